@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Policy(_message.Message):
-    __slots__ = ("lr", "warmup", "schedule", "plateau", "early_stopping", "min_lr", "max_lr", "steps_per_epoch")
+    __slots__ = ("lr", "warmup", "schedule", "plateau", "early_stopping", "min_lr", "max_lr", "steps_per_epoch", "on_nonfinite_metric")
     LR_FIELD_NUMBER: _ClassVar[int]
     WARMUP_FIELD_NUMBER: _ClassVar[int]
     SCHEDULE_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class Policy(_message.Message):
     MIN_LR_FIELD_NUMBER: _ClassVar[int]
     MAX_LR_FIELD_NUMBER: _ClassVar[int]
     STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ON_NONFINITE_METRIC_FIELD_NUMBER: _ClassVar[int]
     lr: float
     warmup: Warmup
     schedule: Schedule
@@ -24,7 +25,8 @@ class Policy(_message.Message):
     min_lr: float
     max_lr: float
     steps_per_epoch: int
-    def __init__(self, lr: _Optional[float] = ..., warmup: _Optional[_Union[Warmup, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., plateau: _Optional[_Union[Plateau, _Mapping]] = ..., early_stopping: _Optional[_Union[EarlyStopping, _Mapping]] = ..., min_lr: _Optional[float] = ..., max_lr: _Optional[float] = ..., steps_per_epoch: _Optional[int] = ...) -> None: ...
+    on_nonfinite_metric: str
+    def __init__(self, lr: _Optional[float] = ..., warmup: _Optional[_Union[Warmup, _Mapping]] = ..., schedule: _Optional[_Union[Schedule, _Mapping]] = ..., plateau: _Optional[_Union[Plateau, _Mapping]] = ..., early_stopping: _Optional[_Union[EarlyStopping, _Mapping]] = ..., min_lr: _Optional[float] = ..., max_lr: _Optional[float] = ..., steps_per_epoch: _Optional[int] = ..., on_nonfinite_metric: _Optional[str] = ...) -> None: ...
 
 class Warmup(_message.Message):
     __slots__ = ("steps", "start_factor", "mode")
