@@ -1,0 +1,55 @@
+"""Plain records the store persists; the jobs layer converts them to and from domain state."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One job as stored: spec and policy state as JSON documents, counters as columns."""
+
+    job_id: str
+    spec_json: str
+    idempotency_key: str
+    state_json: str
+    version: int
+    policy_version: int
+    skipped_nonfinite_metrics: int
+    create_time: float
+    update_time: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One entry of a job's event log; operator kinds with a reason form the audit log.
+
+    Every event has its own job version, so (job_id, version) orders the log totally.
+    """
+
+    job_id: str
+    version: int
+    kind: str
+    step: int
+    lr: float
+    reason: str
+    time: float
+    metrics_json: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRecord:
+    """The decision a (job, step) report got, returned again to a retried report."""
+
+    job_id: str
+    step: int
+    lr: float
+    should_stop: bool
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRecord:
+    job_id: str
+    step: int
+    name: str
+    value: float
