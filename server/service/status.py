@@ -1,0 +1,72 @@
+"""The one table from domain exceptions to gRPC status codes, with rich error details.
+
+InvalidArgument carries google.rpc.BadRequest field violations; a stale or future step
+carries lrctl.v1.StepConflict with the server's step so a client can resync.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, NoReturn
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from lrctl.server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    LrctlError,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+)
+from lrctl.v1 import controller_pb2
+
+STATUS_CODES: dict[type[LrctlError], grpc.StatusCode] = {
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Unavailable: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def to_status(error: LrctlError) -> status_pb2.Status:
+    code = next(c for kind, c in STATUS_CODES.items() if isinstance(error, kind))
+    status = status_pb2.Status(code=code.value[0], message=str(error))
+    if isinstance(error, InvalidArgument):
+        status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+            for v in error.violations]))
+    if isinstance(error, FailedPrecondition) and error.server_step is not None:
+        status.details.add().Pack(controller_pb2.StepConflict(
+            server_step=error.server_step, requested_step=error.requested_step or 0))
+    return status
+
+
+def abort(context: grpc.ServicerContext, error: LrctlError) -> NoReturn:
+    context.abort_with_status(rpc_status.to_status(to_status(error)))
+    raise AssertionError("abort_with_status returned")  # grpc raises; keeps NoReturn honest
+
+
+def translated(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wraps a servicer method (unary or streaming) so domain errors become statuses."""
+    if inspect.isgeneratorfunction(method):
+        @functools.wraps(method)
+        def stream(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+            try:
+                yield from method(self, request, context)
+            except LrctlError as error:
+                abort(context, error)
+        return stream
+
+    @functools.wraps(method)
+    def unary(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except LrctlError as error:
+            abort(context, error)
+    return unary
