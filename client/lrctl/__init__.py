@@ -1,0 +1,31 @@
+"""lrctl: control the learning rate of any training loop from a server.
+
+    import lrctl
+    client = lrctl.Client("127.0.0.1:50051")
+    job = client.create_job("run-1", policy={"lr": 0.1, "schedule": {"cosine": {"t_max": 1000}}})
+    lr = job.lr(step)                       # served from a lease: ~1 RPC per 1000 steps
+    decision = job.report(step, val_loss=0.42)
+
+This package (SDK, CLI, generated stubs in lrctl.v1) never imports the server.
+"""
+from lrctl.client import Client
+from lrctl.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    LrctlError,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from lrctl.events import Decision, Event
+from lrctl.job import Job
+
+__all__ = [
+    "Client", "Job", "Decision", "Event", "LrctlError", "InvalidArgument", "NotFound", "AlreadyExists",
+    "FailedPrecondition", "ResourceExhausted", "Unauthenticated", "PermissionDenied", "Unavailable",
+    "DeadlineExceeded",
+]

@@ -1,0 +1,99 @@
+"""The lrctl client: one object per server, handing out job handles."""
+from __future__ import annotations
+
+import uuid
+from typing import Any, Iterator, Mapping
+
+import grpc
+
+from lrctl.channel import open_channel
+from lrctl.errors import from_rpc_error
+from lrctl.job import DEFAULT_HORIZON, Job
+from lrctl.policy import to_policy
+from lrctl.v1 import controller_pb2, controller_pb2_grpc, policy_pb2
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class Client:
+    """`Client("host:port")`. Every call has a deadline (`timeout` seconds); idempotent
+    calls are retried on UNAVAILABLE by gRPC itself (see channel.SERVICE_CONFIG); failures
+    raise the typed exceptions of lrctl.errors."""
+
+    def __init__(self, target: str = "127.0.0.1:50051", *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.target = target
+        self.timeout = timeout
+        self.channel = open_channel(target)
+        self._stub = controller_pb2_grpc.ControllerStub(self.channel)
+        self._diagnostics = controller_pb2_grpc.DiagnosticsStub(self.channel)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return getattr(self._stub, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def _stream(self, method: str, request: Any, timeout: float | None = None) -> Iterator[Any]:
+        try:
+            yield from getattr(self._stub, method)(request, timeout=timeout)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.CANCELLED:
+                return
+            raise from_rpc_error(error) from None
+
+    # ---- jobs ---------------------------------------------------------------------------
+    def create_job(self, job_id: str, policy: Mapping[str, Any] | policy_pb2.Policy, *,
+                   labels: Mapping[str, str] | None = None, idempotency_key: str | None = None,
+                   horizon: int = DEFAULT_HORIZON) -> Job:
+        """Registers a job; retried safely (an idempotency key is always sent)."""
+        request = controller_pb2.CreateJobRequest(
+            job_id=job_id, spec=controller_pb2.JobSpec(policy=to_policy(policy), labels=labels or {}),
+            idempotency_key=idempotency_key or uuid.uuid4().hex)
+        self._call("CreateJob", request)
+        return Job(self, job_id, horizon)
+
+    def job(self, job_id: str, horizon: int = DEFAULT_HORIZON) -> Job:
+        """A handle on an existing job, without a call."""
+        return Job(self, job_id, horizon)
+
+    def get_job(self, job_id: str, horizon: int = DEFAULT_HORIZON) -> Job:
+        """A handle on an existing job; raises NotFound when there is none."""
+        self._call("GetJob", controller_pb2.GetJobRequest(job_id=job_id))
+        return Job(self, job_id, horizon)
+
+    def jobs(self, page_size: int = 100) -> Iterator[controller_pb2.Job]:
+        """Every job, fetched page by page."""
+        token = ""
+        while True:
+            page = self._call("ListJobs", controller_pb2.ListJobsRequest(page_size=page_size, page_token=token))
+            yield from page.jobs
+            token = page.next_page_token
+            if not token:
+                return
+
+    def delete_job(self, job_id: str) -> None:
+        self._call("DeleteJob", controller_pb2.DeleteJobRequest(job_id=job_id))
+
+    def preview(self, policy: Mapping[str, Any] | policy_pb2.Policy, steps: int,
+                metrics: Mapping[int, Mapping[str, float]] | None = None) -> controller_pb2.PreviewScheduleResponse:
+        """Dry run: the LR of every step in [0, steps) under the given {step: {metric: value}}."""
+        points = [controller_pb2.MetricsAtStep(step=step, metrics=values)
+                  for step, values in sorted((metrics or {}).items())]
+        return self._call("PreviewSchedule", controller_pb2.PreviewScheduleRequest(
+            policy=to_policy(policy), steps=steps, metrics=points))
+
+    def echo(self, payload: bytes = b"") -> bytes:
+        """Round trip through the server stack (a connectivity and latency check)."""
+        try:
+            return self._diagnostics.Echo(controller_pb2.EchoMessage(payload=payload), timeout=self.timeout).payload
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None

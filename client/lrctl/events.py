@@ -1,0 +1,41 @@
+"""Domain-friendly views of the server's answers: decisions and events."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lrctl.v1 import controller_pb2
+
+EVENT_PREFIX = "EVENT_KIND_"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One job event: kind is e.g. "reduced", "restart", "early_stop", "override_set"."""
+
+    kind: str
+    version: int
+    step: int
+    lr: float
+    reason: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_proto(cls, event: controller_pb2.JobEvent) -> "Event":
+        kind = controller_pb2.EventKind.Name(event.kind).removeprefix(EVENT_PREFIX).lower()
+        return cls(kind, event.version, event.step, event.lr, event.reason, dict(event.metrics))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The server's answer to a report: `lr` equals torch's LR right after the same plateau step."""
+
+    lr: float
+    should_stop: bool
+    version: int
+    events: tuple[Event, ...]
+    duplicate_metrics: tuple[str, ...]
+
+    @classmethod
+    def from_proto(cls, reply: controller_pb2.ReportMetricsResponse) -> "Decision":
+        return cls(reply.lr, reply.should_stop, reply.version,
+                   tuple(Event.from_proto(e) for e in reply.events), tuple(reply.duplicate_metrics))

@@ -1,0 +1,128 @@
+"""A handle on one job: its LR (served from a lease), reports, overrides, events."""
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from lrctl.events import Decision, Event
+from lrctl.lease import Lease
+from lrctl.policy import to_policy
+from lrctl.v1 import controller_pb2, policy_pb2
+
+if TYPE_CHECKING:
+    from lrctl.client import Client
+
+DEFAULT_HORIZON = 1000
+
+
+class Job:
+    """Operations on one job. `lr(step)` costs one RPC per `horizon` steps while nothing changes.
+
+    The lease is dropped whenever this handle learns of a new job version: from its own
+    report, override or policy update, or — for ranks that never report — from the
+    WatchJob stream that `follow()` starts.
+    """
+
+    def __init__(self, client: "Client", job_id: str, horizon: int = DEFAULT_HORIZON) -> None:
+        self.client = client
+        self.job_id = job_id
+        self.horizon = horizon
+        self._lease: Lease | None = None
+        self._follower: threading.Thread | None = None
+        self.rpc_count = 0
+
+    def __repr__(self) -> str:
+        return f"Job({self.job_id!r})"
+
+    # ---- the learning rate ----------------------------------------------------------
+    def lr(self, step: int) -> float:
+        """The LR for `step`: what torch's equivalent scheduler gives after `step` calls of step()."""
+        lease = self._lease
+        if lease is not None:
+            lr = lease.get(step)
+            if lr is not None:
+                return lr
+        reply = self.client._call("GetLearningRate", controller_pb2.GetLearningRateRequest(
+            job_id=self.job_id, step=step, horizon=self.horizon))
+        self.rpc_count += 1
+        self._lease = Lease(step, list(reply.lrs), reply.version)
+        return reply.lr
+
+    def lease(self, step: int, horizon: int) -> controller_pb2.GetLearningRateResponse:
+        """The raw GetLearningRate answer (LRs for [step, step + horizon) and the version)."""
+        return self.client._call("GetLearningRate", controller_pb2.GetLearningRateRequest(
+            job_id=self.job_id, step=step, horizon=horizon))
+
+    def invalidate(self, version: int | None = None) -> None:
+        """Drops the lease (only if it is older than `version`, when given)."""
+        lease = self._lease
+        if lease is not None and (version is None or version != lease.version):
+            self._lease = None
+
+    # ---- metrics and decisions --------------------------------------------------------
+    def report(self, step: int, metrics: Mapping[str, float] | None = None, **named: float) -> Decision:
+        """One ReduceLROnPlateau.step(x) (and early-stopping check) at `step`; retried safely."""
+        values = {**(metrics or {}), **named}
+        reply = self.client._call("ReportMetrics", controller_pb2.ReportMetricsRequest(
+            job_id=self.job_id, step=step, metrics=values))
+        self.invalidate(reply.version)
+        return Decision.from_proto(reply)
+
+    # ---- operator actions -------------------------------------------------------------
+    def override(self, *, lr: float | None = None, scale: float | None = None, until_step: int = 0,
+                 reason: str = "") -> controller_pb2.Job:
+        """Pins (`lr`) or scales (`scale`) the LR for steps < until_step (0: until cleared)."""
+        if (lr is None) == (scale is None):
+            raise ValueError("give exactly one of lr or scale")
+        override = controller_pb2.Override(until_step=until_step, reason=reason)
+        if lr is not None:
+            override.lr = lr
+        else:
+            override.scale = scale
+        job = self.client._call("SetOverride", controller_pb2.SetOverrideRequest(
+            job_id=self.job_id, override=override))
+        self.invalidate(job.version)
+        return job
+
+    def clear_override(self, reason: str = "") -> controller_pb2.Job:
+        job = self.client._call("ClearOverride", controller_pb2.ClearOverrideRequest(
+            job_id=self.job_id, reason=reason))
+        self.invalidate(job.version)
+        return job
+
+    def update_policy(self, policy: Mapping[str, Any] | policy_pb2.Policy, *, reason: str = "",
+                      expected_policy_version: int = 0) -> controller_pb2.Job:
+        job = self.client._call("UpdatePolicy", controller_pb2.UpdatePolicyRequest(
+            job_id=self.job_id, policy=to_policy(policy), reason=reason,
+            expected_policy_version=expected_policy_version))
+        self.invalidate(job.version)
+        return job
+
+    # ---- inspection -------------------------------------------------------------------
+    def info(self) -> controller_pb2.Job:
+        return self.client._call("GetJob", controller_pb2.GetJobRequest(job_id=self.job_id))
+
+    def events(self, since_version: int = 0, page_size: int = 1000) -> list[Event]:
+        reply = self.client._call("ListJobEvents", controller_pb2.ListJobEventsRequest(
+            job_id=self.job_id, since_version=since_version, page_size=page_size))
+        return [Event.from_proto(e) for e in reply.events]
+
+    def watch(self, since_version: int = 0, timeout: float | None = None) -> Iterator[Event]:
+        """Stored events after `since_version`, then live ones, until the job is deleted."""
+        for event in self.client._stream("WatchJob", controller_pb2.WatchJobRequest(
+                job_id=self.job_id, since_version=since_version), timeout=timeout):
+            self.invalidate(event.version)
+            yield Event.from_proto(event)
+
+    def follow(self) -> None:
+        """Keeps the lease fresh from a background WatchJob stream (for ranks that never report)."""
+        if self._follower is not None:
+            return
+        version = self._lease.version if self._lease else 0
+
+        def run() -> None:
+            for _ in self.watch(since_version=version):
+                pass
+
+        self._follower = threading.Thread(target=run, name=f"lrctl-follow-{self.job_id}", daemon=True)
+        self._follower.start()
