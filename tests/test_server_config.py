@@ -1,0 +1,39 @@
+"""`lrctl serve` configuration layers: defaults < config file < LRCTL_* env < flags."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from lrctl.server.config import DEFAULTS, load_config
+from lrctl.server.errors import InvalidArgument
+
+
+def test_defaults() -> None:
+    config = load_config(None, {}, {})
+    assert (config.listen, config.metrics_port, config.data_dir) == ("127.0.0.1:50051", 9108, "./lrctl-data")
+    assert config == DEFAULTS
+
+
+def test_layers_override_in_order(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "server.json"
+    path.write_text(json.dumps({"listen": "0.0.0.0:1", "metrics_port": 1, "data_dir": "/file", "workers": 3}))
+    env = {"LRCTL_METRICS_PORT": "2", "LRCTL_DATA_DIR": "/env"}
+    config = load_config(str(path), env, {"data_dir": "/flag", "listen": None})
+    assert (config.listen, config.metrics_port, config.data_dir, config.workers) == ("0.0.0.0:1", 2, "/flag", 3)
+
+
+def test_config_file_from_env(tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "server.json"
+    path.write_text(json.dumps({"dataDir": "/camel"}))
+    assert load_config(None, {"LRCTL_CONFIG": str(path)}, {}).data_dir == "/camel"
+
+
+@pytest.mark.parametrize("text", ['{"listen": 5}', '{"unknown_field": 1}', '{"metrics_port": -1}'])
+def test_bad_config_file_names_the_problem(tmp_path: pathlib.Path, text: str) -> None:
+    path = tmp_path / "server.json"
+    path.write_text(text)
+    with pytest.raises(InvalidArgument) as caught:
+        load_config(str(path), {}, {})
+    assert caught.value.violations[0].field == str(path)
