@@ -1,14 +1,18 @@
 """The embedded default store: one SQLite database (WAL) in the data directory.
 
 synchronous=FULL is what makes a commit durable in WAL mode before we reply; NORMAL
-would lose the last transactions on power loss. One connection behind a lock: SQLite
-serialises writers anyway, and a commit here costs ~150 µs, well under an RPC.
+would lose the last transactions on power loss. A durable commit costs an fsync
+(~150 µs here), so concurrent writers share it: group commit, leader/follower style.
+Each write queues itself; whoever holds the connection next commits everything queued
+in one transaction, each write in its own savepoint so one refused write (a duplicate
+job id) does not fail the others. A lone caller pays nothing extra.
 """
 from __future__ import annotations
 
 import pathlib
 import sqlite3
 import threading
+from dataclasses import dataclass
 from typing import Iterable
 
 from lrctl.server.errors import AlreadyExists, Unavailable
@@ -54,6 +58,15 @@ CREATE TABLE IF NOT EXISTS metrics (
 ) WITHOUT ROWID;
 """
 
+@dataclass(eq=False)
+class _Write:
+    """One caller's statements, queued for the next group commit."""
+
+    statements: list[tuple[str, tuple]]
+    done: bool = False
+    error: Exception | None = None
+
+
 JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state_json, version, policy_version, "
                "skipped_nonfinite_metrics, create_time, update_time")
 
@@ -66,6 +79,8 @@ class SqliteStore:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path / "lrctl.sqlite"
         self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Write] = []
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -73,20 +88,39 @@ class SqliteStore:
         self._db.executescript(SCHEMA)
 
     def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
-        """Runs statements as one transaction; a failure rolls all of them back."""
+        """Runs statements as one atomic unit, durable on return; a failure writes none of them."""
+        write = _Write(list(statements))
+        with self._queue_lock:
+            self._queue.append(write)
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                for sql, args in statements:
-                    self._db.execute(sql, args)
-                self._db.execute("COMMIT")
-            except sqlite3.IntegrityError:
+            if not write.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if write.error is not None:
+            raise write.error
+
+    def _commit(self, batch: list[_Write]) -> None:
+        """One transaction, one fsync, for every queued write (the caller holds self._lock)."""
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            for write in batch:
+                self._db.execute("SAVEPOINT one_write")
+                try:
+                    for sql, args in write.statements:
+                        self._db.execute(sql, args)
+                except sqlite3.IntegrityError as exc:
+                    self._db.execute("ROLLBACK TO one_write")
+                    write.error = exc
+                self._db.execute("RELEASE one_write")
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                raise
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise Unavailable(f"storage write failed: {exc}") from exc
+            for write in batch:
+                write.error = Unavailable(f"storage write failed: {exc}")
+        for write in batch:
+            write.done = True
 
     def _read(self, sql: str, args: tuple) -> list[tuple]:
         with self._lock:
