@@ -1,0 +1,44 @@
+"""Constructor-time validation shared by every config value.
+
+Each config checks all of its fields and raises one InvalidArgument listing every bad
+field, named as in the proto, with torch-style messages ("Invalid factor value: 1.5 ...").
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+from lrctl.server.errors import FieldViolation, InvalidArgument
+
+
+def is_real(value: object) -> bool:
+    """A finite real number (bools excluded: `True` is never a learning rate)."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_int(value: object) -> bool:
+    """An integer (bools excluded)."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+class Checks:
+    """Collects violations so a caller sees every bad field at once, not the first."""
+
+    __slots__ = ("_violations",)
+
+    def __init__(self) -> None:
+        self._violations: list[FieldViolation] = []
+
+    def require(self, ok: bool, field: str, value: object, rule: str) -> None:
+        """Record `field` as bad unless `ok`; `rule` says what a good value is."""
+        if not ok:
+            self._violations.append(FieldViolation(field, f"Invalid {field} value: {value!r} ({rule})"))
+
+    def one_of(self, field: str, value: object, choices: tuple[str, ...]) -> None:
+        """Require a string field to be one of `choices`."""
+        self.require(value in choices, field, value, "must be one of " + ", ".join(map(repr, choices)))
+
+    def raise_if_any(self) -> None:
+        """Raise InvalidArgument with everything recorded, if anything was."""
+        if self._violations:
+            raise InvalidArgument(self._violations)

@@ -1,0 +1,59 @@
+"""The one place the LR of a step is composed, in DESIGN §3's order:
+
+    warmup(t) -> schedule(t - W) x plateau scale -> clamp(min_lr, max_lr) -> override
+
+Step convention: lr_at(t) is the LR torch's equivalent scheduler gives after t calls of
+scheduler.step() (t = 0 is the initial LR). Everything is vectorized over steps, so a
+lease of a thousand steps costs about what one step does.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .config import Policy
+from .cosine_restarts import CosineRestarts
+from .state import PolicyState
+
+
+def base_lr_at(policy: Policy, steps: np.ndarray) -> np.ndarray:
+    """warmup(t) for t < W, else schedule(t - W): the LR before plateau, clamp and override.
+
+    With steps_per_epoch > 0 the schedule's time is the epoch floor((t - W) / steps_per_epoch),
+    as a torch scheduler stepped once per epoch sees it.
+    """
+    t = np.asarray(steps, dtype=np.int64)
+    since = np.maximum(t - policy.warmup_steps, 0)
+    if policy.steps_per_epoch:
+        since //= policy.steps_per_epoch
+    lr = policy.schedule.lr(policy.lr, since)
+    if policy.warmup is None:
+        return lr
+    return np.where(t < policy.warmup.steps, policy.warmup.lr(policy.lr, np.minimum(t, policy.warmup.steps)), lr)
+
+
+def lr_at(policy: Policy, state: PolicyState, steps: np.ndarray) -> np.ndarray:
+    """The LR of each step (int64 array in, float64 array out)."""
+    t = np.asarray(steps, dtype=np.int64)
+    lr = base_lr_at(policy, t) * state.plateau.scale_at(t)
+    if policy.min_lr is not None or policy.max_lr is not None:
+        lr = np.clip(lr, policy.min_lr, policy.max_lr)
+    override = state.override
+    if override is None:
+        return lr
+    active = t < override.until_step if override.until_step else np.ones(t.shape, dtype=bool)
+    return np.where(active, override.lr if override.lr is not None else lr * override.scale, lr)
+
+
+def lr_at_step(policy: Policy, state: PolicyState, step: int) -> float:
+    """lr_at for a single step."""
+    return float(lr_at(policy, state, np.array([step], dtype=np.int64))[0])
+
+
+def restart_steps(policy: Policy, after_step: int, up_to_step: int) -> list[int]:
+    """Steps in (after_step, up_to_step] where a cosine warm restart begins (none for other
+    schedules); with steps_per_epoch, the first step of the restart's epoch."""
+    if not isinstance(policy.schedule, CosineRestarts):
+        return []
+    warmup, per_epoch = policy.warmup_steps, policy.steps_per_epoch or 1
+    times = policy.schedule.restarts((after_step - warmup) // per_epoch, (up_to_step - warmup) // per_epoch)
+    return [warmup + int(time) * per_epoch for time in times]

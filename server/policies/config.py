@@ -1,0 +1,63 @@
+"""Policy: the whole LR configuration of one job, validated at construction."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import Checks, is_int, is_real
+from .cosine_restarts import CosineRestarts
+from .early_stopping import EarlyStopping
+from .one_cycle import OneCycle
+from .plateau import Plateau
+from .schedules import Constant, Cosine, Exponential, Linear, MultiStep, Piecewise, Polynomial, StepDecay
+from .warmup import Warmup
+
+Schedule = (Constant | StepDecay | MultiStep | Piecewise | Exponential | Polynomial | Linear | Cosine
+            | OneCycle | CosineRestarts)
+SCHEDULE_TYPES = (Constant, StepDecay, MultiStep, Piecewise, Exponential, Polynomial, Linear, Cosine,
+                  OneCycle, CosineRestarts)
+NONFINITE_METRIC_ACTIONS = ("reject", "skip")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """warmup -> schedule x plateau scale -> clamp(min_lr, max_lr) -> override (see compose.lr_at).
+
+    lr must be > 0: proto3 reads an absent `lr` as 0, and a job that trains at LR 0 by
+    accident is worse than a refused policy. When steps_per_epoch > 0 the schedule's
+    lengths count epochs of that many steps; warmup steps always count steps.
+    """
+
+    lr: float
+    warmup: Warmup | None = None
+    schedule: Schedule = Constant()
+    plateau: Plateau | None = None
+    early_stopping: EarlyStopping | None = None
+    min_lr: float | None = None
+    max_lr: float | None = None
+    steps_per_epoch: int = 0
+    on_nonfinite_metric: str = "reject"
+
+    def __post_init__(self) -> None:
+        checks = Checks()
+        checks.require(is_real(self.lr) and self.lr > 0, "lr", self.lr, "must be > 0")
+        checks.require(self.warmup is None or isinstance(self.warmup, Warmup), "warmup", self.warmup,
+                       "must be a Warmup or None")
+        checks.require(isinstance(self.schedule, SCHEDULE_TYPES), "schedule", self.schedule, "must be a schedule")
+        checks.require(self.plateau is None or isinstance(self.plateau, Plateau), "plateau", self.plateau,
+                       "must be a Plateau or None")
+        checks.require(self.early_stopping is None or isinstance(self.early_stopping, EarlyStopping),
+                       "early_stopping", self.early_stopping, "must be an EarlyStopping or None")
+        checks.require(self.min_lr is None or (is_real(self.min_lr) and self.min_lr >= 0), "min_lr", self.min_lr,
+                       "must be >= 0")
+        checks.require(self.max_lr is None or (is_real(self.max_lr) and self.max_lr > 0), "max_lr", self.max_lr,
+                       "must be > 0")
+        checks.require(not (is_real(self.min_lr) and is_real(self.max_lr) and self.min_lr > self.max_lr),
+                       "max_lr", self.max_lr, "must be >= min_lr")
+        checks.require(is_int(self.steps_per_epoch) and self.steps_per_epoch >= 0, "steps_per_epoch",
+                       self.steps_per_epoch, "must be an integer >= 0")
+        checks.one_of("on_nonfinite_metric", self.on_nonfinite_metric, NONFINITE_METRIC_ACTIONS)
+        checks.raise_if_any()
+
+    @property
+    def warmup_steps(self) -> int:
+        return self.warmup.steps if self.warmup is not None else 0
