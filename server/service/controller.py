@@ -74,7 +74,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     def GetLearningRate(self, request: controller_pb2.GetLearningRateRequest,
                         context: grpc.ServicerContext) -> controller_pb2.GetLearningRateResponse:
         lrs, view = self._jobs.learning_rates(request.job_id, request.step, request.horizon)
-        return controller_pb2.GetLearningRateResponse(lr=lrs[0], lrs=lrs, version=view.version,
+        values = lrs.tolist()  # one C-level conversion; protobuf would box each numpy scalar
+        return controller_pb2.GetLearningRateResponse(lr=values[0], lrs=values, version=view.version,
                                                       should_stop=view.should_stop)
 
     @translated
@@ -134,6 +135,6 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         metrics = {point.step: dict(point.metrics) for point in request.metrics}
         preview = policies.preview(policy, request.steps, metrics)
         return controller_pb2.PreviewScheduleResponse(
-            lrs=preview.lrs,
+            lrs=preview.lrs.tolist(),
             events=[preview_event_to_proto(e) for e in preview.events],
             stop_step=preview.stop_step)
