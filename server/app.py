@@ -10,6 +10,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from lrctl.server import metrics
+from lrctl.server.grpc_metrics import GrpcMetricsInterceptor
 from lrctl.server.jobs import JobRegistry
 from lrctl.server.service.controller import ControllerService
 from lrctl.server.service.diagnostics import DiagnosticsService
@@ -19,10 +21,9 @@ from lrctl.v1 import controller_pb2, controller_pb2_grpc, server_config_pb2
 
 log = logging.getLogger("lrctl.server")
 
-SERVICE_NAMES = (
-    controller_pb2.DESCRIPTOR.services_by_name["Controller"].full_name,
-    controller_pb2.DESCRIPTOR.services_by_name["Diagnostics"].full_name,
-)
+SERVICES = (controller_pb2.DESCRIPTOR.services_by_name["Controller"],
+            controller_pb2.DESCRIPTOR.services_by_name["Diagnostics"])
+SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 class LrctlServer:
@@ -32,8 +33,13 @@ class LrctlServer:
         self.config = config
         self.store = SqliteStore(config.data_dir)
         self.jobs = JobRegistry(self.store, spec_from_document)
+        metrics.set_job_label_cap(config.metrics_job_label_cap)
         self.health = health.HealthServicer()
-        self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers))
+        interceptor = GrpcMetricsInterceptor()
+        for service in SERVICES:
+            interceptor.initialize_service(service)
+        self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers),
+                                       interceptors=[interceptor])
         controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs), self.grpc_server)
         controller_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsService(), self.grpc_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
@@ -43,13 +49,21 @@ class LrctlServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {config.listen}")
         self._stopped = threading.Event()
+        self._metrics_server = None
+        self.metrics_port = 0
+
+    @property
+    def host(self) -> str:
+        return self.config.listen.rsplit(":", 1)[0]
 
     @property
     def address(self) -> str:
-        host = self.config.listen.rsplit(":", 1)[0]
-        return f"{host}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self) -> None:
+        """Serves /metrics on metrics_port (0 picks a free one), then gRPC."""
+        self._metrics_server, _ = metrics.start_http_server(self.config.metrics_port, self.host.strip("[]"))
+        self.metrics_port = self._metrics_server.server_port
         self.grpc_server.start()
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -63,6 +77,8 @@ class LrctlServer:
         self.jobs.close()
         self.grpc_server.stop(self.config.grace_seconds if grace is None else grace).wait()
         self.store.close()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
 
     def wait(self) -> None:
         self.grpc_server.wait_for_termination()
@@ -73,6 +89,7 @@ def serve(config: server_config_pb2.ServerConfig) -> None:
     server = LrctlServer(config)
     server.start()
     print(f"lrctl: serving on {server.address} (data dir {config.data_dir})", flush=True)
+    print(f"lrctl: metrics on http://{server.host}:{server.metrics_port}/metrics", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

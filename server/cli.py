@@ -20,6 +20,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, help="gRPC worker threads (default 16)")
     parser.add_argument("--grace-seconds", dest="grace_seconds", type=float,
                         help="time in-flight calls get on SIGTERM (default 10)")
+    parser.add_argument("--metrics-job-label-cap", dest="metrics_job_label_cap", type=int,
+                        help="jobs with their own job_id label on /metrics (default 100)")
     parser.set_defaults(run=run_serve)
 
 
@@ -29,5 +31,6 @@ def run_serve(args: argparse.Namespace) -> None:
     from lrctl.server.app import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    flags = {name: getattr(args, name) for name in ("listen", "metrics_port", "data_dir", "workers", "grace_seconds")}
+    flags = {name: getattr(args, name) for name in ("listen", "metrics_port", "data_dir", "workers", "grace_seconds",
+                                                   "metrics_job_label_cap")}
     serve(load_config(args.config, os.environ, flags))

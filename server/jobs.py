@@ -7,6 +7,7 @@ whichever complete JobView is current.
 """
 from __future__ import annotations
 
+import collections
 import json
 import math
 import queue
@@ -18,7 +19,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from lrctl.server import policies
+from lrctl.server import metrics, policies
 from lrctl.server.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -84,6 +85,11 @@ class JobView:
     def should_stop(self) -> bool:
         return self.state.early_stopping.should_stop
 
+    @property
+    def status(self) -> str:
+        """"stopped" once early stopping said so, else "active"."""
+        return "stopped" if self.should_stop else "active"
+
     def lr_at(self, step: int) -> float:
         return policies.lr_at_step(self.spec.policy, self.state, step)
 
@@ -126,6 +132,17 @@ class JobRegistry:
         self._clock = clock
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
+        self._counts = collections.Counter(store.count_jobs())
+        metrics.set_job_counts(self._counts)
+
+    def _recount(self, removed: str | None, added: str | None) -> None:
+        """Keeps lrctl_jobs{state} current without querying the store."""
+        with self._lock:
+            if removed:
+                self._counts[removed] -= 1
+            if added:
+                self._counts[added] += 1
+            metrics.set_job_counts(self._counts)
 
     # ---- lookup -------------------------------------------------------------------
     def _job(self, job_id: str) -> _Job:
@@ -167,6 +184,8 @@ class JobRegistry:
             created = JobEvent(job_id, 1, "created", 0, view.lr_at(0), time=now)
             self._store.insert_job(self._record(view), [_event_record(created)])
             self._jobs[job_id] = _Job(view)
+            self._counts[view.status] += 1
+            metrics.set_job_counts(self._counts)
             return view
 
     def _load_into_cache(self, job_id: str) -> _Job:
@@ -186,6 +205,8 @@ class JobRegistry:
             for subscription in job.subscriptions:
                 subscription.events.put(None)
             job.subscriptions.clear()
+            self._recount(job.view.status, None)
+            metrics.job_deleted(job_id)
 
     # ---- the learning rate --------------------------------------------------------
     def learning_rates(self, job_id: str, step: int, horizon: int) -> tuple[np.ndarray, JobView]:
@@ -195,18 +216,20 @@ class JobRegistry:
             raise ResourceExhausted(f"horizon {horizon} is over the limit of {self.limits.max_horizon} steps")
         view = self._job(job_id).view
         steps = np.arange(step, step + horizon, dtype=np.int64)
-        return policies.lr_at(view.spec.policy, view.state, steps), view
+        lrs = policies.lr_at(view.spec.policy, view.state, steps)
+        metrics.observe_learning_rate(job_id, step, float(lrs[0]))
+        return lrs, view
 
     # ---- changes ------------------------------------------------------------------
-    def report(self, job_id: str, step: int, metrics: Mapping[str, float]) -> Decision:
+    def report(self, job_id: str, step: int, values: Mapping[str, float]) -> Decision:
         job = self._job(job_id)
-        self._check_metric_names(metrics)
+        self._check_metric_names(values)
         policy = job.view.spec.policy
-        finite = {name: value for name, value in metrics.items() if math.isfinite(value)}
-        skipped = len(metrics) - len(finite)
+        finite = {name: value for name, value in values.items() if math.isfinite(value)}
+        skipped = len(values) - len(finite)
         if skipped and policy.on_nonfinite_metric == "reject":
             raise InvalidArgument([FieldViolation(f"metrics[{name}]", f"must be finite, got {value}")
-                                   for name, value in metrics.items() if not math.isfinite(value)])
+                                   for name, value in values.items() if not math.isfinite(value)])
         with job.lock:
             view = job.view
             last = view.state.last_report_step
@@ -234,6 +257,7 @@ class JobRegistry:
                 report=ReportRecord(job_id, step, lr, new_view.should_stop, version))
             published = events or (JobEvent(job_id, version, "metrics", step, lr, time=now, metrics=fresh),)
             self._commit(job, new_view, published)
+            metrics.count_events(job_id, [e.kind for e in events] + ["nonfinite_metric"] * skipped)
             return Decision(lr, new_view.should_stop, version, events, duplicates)
 
     def _repeat_decision(self, view: JobView, step: int, duplicates: tuple[str, ...]) -> Decision:
@@ -243,14 +267,14 @@ class JobRegistry:
             return Decision(view.lr_at(step), view.should_stop, view.version, (), duplicates)
         return Decision(record.lr, record.should_stop, record.version, (), duplicates)
 
-    def _check_metric_names(self, metrics: Mapping[str, float]) -> None:
-        if not metrics:
+    def _check_metric_names(self, values: Mapping[str, float]) -> None:
+        if not values:
             raise InvalidArgument(FieldViolation("metrics", "must name at least one metric"))
-        if len(metrics) > self.limits.max_metrics_per_report:
-            raise ResourceExhausted(f"{len(metrics)} metrics in one report is over the limit of "
+        if len(values) > self.limits.max_metrics_per_report:
+            raise ResourceExhausted(f"{len(values)} metrics in one report is over the limit of "
                                     f"{self.limits.max_metrics_per_report}")
         bad = [FieldViolation(f"metrics[{name}]", "metric names must match [A-Za-z_][A-Za-z0-9_.:/-]*")
-               for name in metrics if not METRIC_NAME_PATTERN.fullmatch(name)]
+               for name in values if not METRIC_NAME_PATTERN.fullmatch(name)]
         if bad:
             raise InvalidArgument(bad)
 
@@ -288,9 +312,12 @@ class JobRegistry:
         event = JobEvent(job.view.job_id, new_view.version, kind, step, new_view.lr_at(step), reason, now)
         self._store.update_job(self._record(new_view), events=[_event_record(event)])
         self._commit(job, new_view, [event])
+        metrics.count_events(new_view.job_id, [kind])
         return new_view
 
     def _commit(self, job: _Job, view: JobView, events: Iterable[JobEvent]) -> None:
+        if view.status != job.view.status:
+            self._recount(job.view.status, view.status)
         job.view = view
         for event in events:
             for subscription in job.subscriptions:
@@ -325,7 +352,7 @@ class JobRegistry:
 
     # ---- records ------------------------------------------------------------------
     def _record(self, view: JobView) -> JobRecord:
-        return JobRecord(view.job_id, view.spec.document, view.idempotency_key,
+        return JobRecord(view.job_id, view.spec.document, view.idempotency_key, view.status,
                          json.dumps(policies.state_to_dict(view.state)), view.version, view.policy_version,
                          view.skipped_nonfinite_metrics, view.create_time, view.update_time)
 

@@ -38,6 +38,7 @@ class Store(Protocol):
     def metric_names(self, job_id: str, step: int) -> set[str]:
         """Names of metrics already recorded for (job, step): the idempotency key of reports."""
 
-    def count_jobs(self) -> int: ...
+    def count_jobs(self) -> dict[str, int]:
+        """Number of jobs by state ("active", "stopped")."""
 
     def close(self) -> None: ...

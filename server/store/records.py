@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
-    """One job as stored: spec and policy state as JSON documents, counters as columns."""
+    """One job as stored: spec and policy state as JSON documents; `state` ("active" or
+    "stopped") and counters as columns, so they can be counted without parsing JSON."""
 
     job_id: str
     spec_json: str
     idempotency_key: str
+    state: str
     state_json: str
     version: int
     policy_version: int

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
     spec_json TEXT NOT NULL,
     idempotency_key TEXT NOT NULL,
+    state TEXT NOT NULL,
     state_json TEXT NOT NULL,
     version INTEGER NOT NULL,
     policy_version INTEGER NOT NULL,
@@ -67,7 +68,7 @@ class _Write:
     error: Exception | None = None
 
 
-JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state_json, version, policy_version, "
+JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, policy_version, "
                "skipped_nonfinite_metrics, create_time, update_time")
 
 
@@ -128,7 +129,7 @@ class SqliteStore:
 
     def insert_job(self, job: JobRecord, events: Iterable[EventRecord]) -> None:
         try:
-            self._write([(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", _job_row(job)),
+            self._write([(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _job_row(job)),
                          *(_event_insert(e) for e in events)])
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists(f"job {job.job_id!r} already exists") from exc
@@ -155,7 +156,7 @@ class SqliteStore:
         metrics: Iterable[MetricRecord] = (),
         report: ReportRecord | None = None,
     ) -> None:
-        statements = [(f"REPLACE INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)", _job_row(job))]
+        statements = [(f"REPLACE INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _job_row(job))]
         statements += [_event_insert(e) for e in events]
         statements += [("INSERT INTO metrics VALUES (?,?,?,?)", (m.job_id, m.step, m.name, m.value))
                        for m in metrics]
@@ -180,8 +181,8 @@ class SqliteStore:
         return {row[0] for row in self._read("SELECT name FROM metrics WHERE job_id = ? AND step = ?",
                                              (job_id, step))}
 
-    def count_jobs(self) -> int:
-        return self._read("SELECT COUNT(*) FROM jobs", ())[0][0]
+    def count_jobs(self) -> dict[str, int]:
+        return dict(self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", ()))
 
     def close(self) -> None:
         with self._lock:
@@ -189,7 +190,7 @@ class SqliteStore:
 
 
 def _job_row(job: JobRecord) -> tuple:
-    return (job.job_id, job.spec_json, job.idempotency_key, job.state_json, job.version,
+    return (job.job_id, job.spec_json, job.idempotency_key, job.state, job.state_json, job.version,
             job.policy_version, job.skipped_nonfinite_metrics, job.create_time, job.update_time)
 
 

@@ -11,7 +11,7 @@ from lrctl.server.store import EventRecord, JobRecord, MetricRecord, ReportRecor
 
 
 def job(job_id: str, version: int = 1) -> JobRecord:
-    return JobRecord(job_id, "{}", "", "{}", version, 1, 0, 1.0, 1.0)
+    return JobRecord(job_id, "{}", "", "active", "{}", version, 1, 0, 1.0, 1.0)
 
 
 def test_round_trip_and_history(tmp_path: pathlib.Path) -> None:
@@ -45,7 +45,7 @@ def test_concurrent_writers_commit_together_and_fail_alone(tmp_path: pathlib.Pat
     for t in threads:
         t.join()
     assert len(errors) == 10
-    assert store.count_jobs() == 91
+    assert store.count_jobs() == {"active": 91}
     assert all(len(store.list_events(f"job-{i}", 0, 5)) == 1 for i in range(100) if i % 10)
 
 

@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVING_LINE = re.compile(r"lrctl: serving on (\S+)")
+METRICS_LINE = re.compile(r"lrctl: metrics on (\S+)")
 START_TIMEOUT = 30.0
 
 
@@ -26,6 +27,7 @@ class ServerProcess:
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen[str] | None = None
         self.address = ""
+        self.metrics_url = ""
         self.output: list[str] = []
 
     def start(self) -> "ServerProcess":
@@ -40,8 +42,11 @@ class ServerProcess:
             for line in self.process.stdout:
                 self.output.append(line)
                 match = SERVING_LINE.search(line)
-                if match and not found.is_set():
+                if match:
                     self.address = match.group(1)
+                match = METRICS_LINE.search(line)
+                if match and not found.is_set():
+                    self.metrics_url = match.group(1)
                     found.set()
             found.set()
 
