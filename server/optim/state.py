@@ -1,0 +1,88 @@
+"""A job's optimizer state: one flat float32 buffer per slot, the step count, the skip count.
+
+Slots are named as in torch.optim's per-parameter state (exp_avg, exp_avg_sq,
+max_exp_avg_sq, momentum_buffer, sum, square_avg, grad_avg), and laid out like the
+parameters, so `Layout.view(state.slots["exp_avg"], name)` is that tensor's torch state.
+The state exports to a flat dict of arrays and integers (snapshot-friendly, no pickle) and
+restores only into the same optimizer shape, so a snapshot cannot be loaded into a job
+whose optimizer would read it differently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Mapping
+
+import numpy as np
+
+from lrctl.server.backends.kernels import Array
+from lrctl.server.errors import FieldViolation, InvalidArgument
+from lrctl.server.optim.configs import SGD, Adagrad, Algorithm, OptimizerConfig, RMSprop
+
+COUNTERS = ("step", "skipped_nonfinite")
+
+
+def slot_names(algorithm: Algorithm) -> tuple[str, ...]:
+    """The state slots `algorithm` keeps, in torch's names; options that need none add none."""
+    if isinstance(algorithm, SGD):
+        return ("momentum_buffer",) if algorithm.momentum != 0 else ()
+    if isinstance(algorithm, Adagrad):
+        return ("sum",)
+    if isinstance(algorithm, RMSprop):
+        return (("square_avg",) + (("grad_avg",) if algorithm.centered else ())
+                + (("momentum_buffer",) if algorithm.momentum != 0 else ()))
+    return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if algorithm.amsgrad else ())
+
+
+def _is_count(value: object) -> bool:
+    """A non-negative integer, as a Python int or the 0-d array a snapshot file returns."""
+    array = np.asarray(value)
+    return array.ndim == 0 and array.dtype.kind in "iu" and int(array) >= 0
+
+
+@dataclass(frozen=True)
+class OptimizerState:
+    """Slot buffers (mutated in place by each step) plus the counters a step replaces.
+
+    `step` counts applied steps (torch's state["step"]); `skipped_nonfinite` counts steps
+    dropped for a NaN or infinite gradient, which do not advance `step`.
+    """
+
+    slots: Mapping[str, Array]
+    step: int = 0
+    skipped_nonfinite: int = 0
+
+    def advanced(self) -> "OptimizerState":
+        return replace(self, step=self.step + 1)
+
+    def skipped(self) -> "OptimizerState":
+        return replace(self, skipped_nonfinite=self.skipped_nonfinite + 1)
+
+    def state_dict(self) -> dict[str, object]:
+        """Slot arrays by name plus the counters; the arrays are the live buffers, not copies."""
+        return {**self.slots, "step": self.step, "skipped_nonfinite": self.skipped_nonfinite}
+
+    @staticmethod
+    def from_state_dict(config: OptimizerConfig, state: Mapping[str, object], n_elements: int,
+                        xp=np) -> "OptimizerState":
+        """Restore a state exported by `state_dict` for the same optimizer and size (copied)."""
+        expected = set(slot_names(config.algorithm)) | set(COUNTERS)
+        bad = [FieldViolation(f"state.{k}", "missing") for k in sorted(expected - state.keys())]
+        bad += [FieldViolation(f"state.{k}", "not a slot of this optimizer") for k in sorted(state.keys() - expected)]
+        for name in COUNTERS:
+            if name in state and not _is_count(state[name]):
+                bad.append(FieldViolation(f"state.{name}", f"Invalid {name} value: {state[name]!r} (must be >= 0)"))
+        for name in set(slot_names(config.algorithm)) & state.keys():
+            if np.shape(state[name]) != (n_elements,):
+                bad.append(FieldViolation(f"state.{name}",
+                                          f"shape {np.shape(state[name])} does not match {n_elements} elements"))
+        if bad:
+            raise InvalidArgument(bad)
+        slots = {name: xp.array(state[name], dtype=xp.float32) for name in slot_names(config.algorithm)}
+        return OptimizerState(slots, int(state["step"]), int(state["skipped_nonfinite"]))
+
+
+def init(config: OptimizerConfig, n_elements: int, xp=np) -> OptimizerState:
+    """Fresh state for `n_elements` parameters: zero slots (Adagrad's sum at its initial value)."""
+    fill = config.algorithm.initial_accumulator_value if isinstance(config.algorithm, Adagrad) else 0.0
+    return OptimizerState({name: xp.full(n_elements, fill if name == "sum" else 0.0, dtype=xp.float32)
+                           for name in slot_names(config.algorithm)})

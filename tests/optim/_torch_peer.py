@@ -1,0 +1,88 @@
+"""The peer: torch.optim run on the same data, and the lrctl configs that mean the same thing."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from lrctl.server import optim
+from lrctl.server.backends import Backend, cpu_backend
+from lrctl.server.backends import numpy_reference
+
+SHAPES = {"embedding": (97, 13), "bias": (13,), "conv": (4, 3, 5, 5)}
+LAYOUT = optim.Layout.of(SHAPES)
+
+REFERENCE = Backend("cpu", np, numpy_reference.KERNELS)
+FUSED = cpu_backend()
+
+# (lrctl algorithm, torch class, torch kwargs) for every option worth its own equations.
+CASES = {
+    "sgd": (optim.SGD(), torch.optim.SGD, {}),
+    "sgd-momentum": (optim.SGD(momentum=0.9), torch.optim.SGD, {"momentum": 0.9}),
+    "sgd-dampening-wd": (optim.SGD(momentum=0.8, dampening=0.3, weight_decay=1e-2), torch.optim.SGD,
+                         {"momentum": 0.8, "dampening": 0.3, "weight_decay": 1e-2}),
+    "sgd-nesterov": (optim.SGD(momentum=0.9, nesterov=True, weight_decay=1e-3), torch.optim.SGD,
+                     {"momentum": 0.9, "nesterov": True, "weight_decay": 1e-3}),
+    "adagrad": (optim.Adagrad(), torch.optim.Adagrad, {}),
+    "adagrad-options": (optim.Adagrad(lr_decay=0.01, weight_decay=1e-2, initial_accumulator_value=0.1, eps=1e-6),
+                        torch.optim.Adagrad,
+                        {"lr_decay": 0.01, "weight_decay": 1e-2, "initial_accumulator_value": 0.1, "eps": 1e-6}),
+    "rmsprop": (optim.RMSprop(), torch.optim.RMSprop, {}),
+    "rmsprop-centered": (optim.RMSprop(centered=True), torch.optim.RMSprop, {"centered": True}),
+    "rmsprop-momentum": (optim.RMSprop(momentum=0.9, weight_decay=1e-2), torch.optim.RMSprop,
+                         {"momentum": 0.9, "weight_decay": 1e-2}),
+    "rmsprop-all": (optim.RMSprop(alpha=0.9, eps=1e-6, centered=True, momentum=0.5, weight_decay=1e-3),
+                    torch.optim.RMSprop,
+                    {"alpha": 0.9, "eps": 1e-6, "centered": True, "momentum": 0.5, "weight_decay": 1e-3}),
+    "adam": (optim.Adam(), torch.optim.Adam, {}),
+    "adam-amsgrad": (optim.Adam(amsgrad=True), torch.optim.Adam, {"amsgrad": True}),
+    "adam-l2": (optim.Adam(weight_decay=1e-2), torch.optim.Adam, {"weight_decay": 1e-2}),
+    "adam-all": (optim.Adam(betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-3, amsgrad=True), torch.optim.Adam,
+                 {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 1e-3, "amsgrad": True}),
+    "adamw": (optim.AdamW(), torch.optim.AdamW, {}),
+    "adamw-amsgrad": (optim.AdamW(weight_decay=0.1, amsgrad=True), torch.optim.AdamW,
+                      {"weight_decay": 0.1, "amsgrad": True}),
+}
+
+
+def schedule(steps: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A learning rate that changes every step and one random float32 gradient per step."""
+    rng = np.random.default_rng(seed)
+    lrs = rng.uniform(1e-4, 2e-2, steps)
+    grads = [rng.standard_normal(LAYOUT.size).astype(np.float32) for _ in range(steps)]
+    return lrs, grads
+
+
+def initial_params(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed + 1).standard_normal(LAYOUT.size).astype(np.float32)
+
+
+def run_torch(torch_class, kwargs: dict, params: np.ndarray, lrs, grads, clip=lambda g: g, **extra):
+    """torch.optim on one tensor per layout entry; returns flat params and flat state by slot name."""
+    tensors = [torch.nn.Parameter(torch.from_numpy(LAYOUT.view(params, s.name).copy())) for s in LAYOUT.spans]
+    opt = torch_class(tensors, lr=1.0, **kwargs, **extra)
+    for lr, flat in zip(lrs, grads):
+        flat = clip(flat)
+        for t, s in zip(tensors, LAYOUT.spans):
+            t.grad = torch.from_numpy(LAYOUT.view(flat, s.name).copy())
+        opt.param_groups[0]["lr"] = float(lr)
+        opt.step()
+    flat_params = np.concatenate([t.detach().numpy().ravel() for t in tensors])
+    slots = {name: np.concatenate([opt.state[t][name].numpy().ravel() for t in tensors])
+             for name, value in opt.state[tensors[0]].items() if name != "step" and value is not None}
+    return flat_params, slots
+
+
+def run_lrctl(config: optim.OptimizerConfig, backend: Backend, params: np.ndarray, lrs, grads):
+    params = params.copy()
+    state = optim.init(config, LAYOUT.size)
+    for lr, g in zip(lrs, grads):
+        state = optim.update(config, params, g, state, float(lr), backend=backend, layout=LAYOUT)
+    return params, state
+
+
+def max_rel_error(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """max |ours - theirs| / max(|theirs|, rms(theirs)): relative error, in units of the
+    array's RMS for elements smaller than it (an EMA of random gradients is full of near-zero
+    elements whose plain relative error only measures cancellation, not correctness)."""
+    rms = float(np.sqrt(np.mean(np.square(theirs, dtype=np.float64)))) or 1e-30
+    return float(np.max(np.abs(ours.astype(np.float64) - theirs) / np.maximum(np.abs(theirs), rms)))

@@ -1,0 +1,74 @@
+"""Backend choice, thread control and concurrent launches (the CuPy backend does not exist yet)."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import numba
+import numpy as np
+import pytest
+
+from lrctl.server import optim
+from lrctl.server.backends import cpu_backend, select_backend
+from lrctl.server.errors import InvalidArgument
+from tests.optim._torch_peer import CASES, FUSED, LAYOUT, initial_params, schedule
+
+
+def test_cpu_is_numpy_with_fused_kernels() -> None:
+    backend = select_backend("cpu")
+    assert backend.device == "cpu" and backend.xp is np and backend.kernels.name.startswith("numba-fused")
+
+
+def test_auto_is_cpu_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="lrctl.server.backends.selection"):
+        backend = select_backend("auto")
+    assert backend.device == "cpu"
+    assert "not implemented yet" in caplog.text and "numba-fused" in caplog.text
+
+
+def test_cuda_is_refused_until_the_cupy_backend_exists() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        select_backend("cuda")
+    assert error.value.violations[0].field == "device"
+    assert "CuPy" in error.value.violations[0].description
+
+
+def test_unknown_device_and_bad_thread_counts_are_refused() -> None:
+    with pytest.raises(InvalidArgument, match="device"):
+        select_backend("tpu")
+    for threads in (0, numba.config.NUMBA_NUM_THREADS + 1, 1.5):
+        with pytest.raises(InvalidArgument, match="threads"):
+            cpu_backend(threads)
+
+
+def test_the_thread_count_reaches_launches_from_other_threads() -> None:
+    one = cpu_backend(1)
+    seen = []
+
+    def worker() -> None:
+        one.kernels.segment_sumsq(np.ones(10, np.float32), np.array([0, 10]))
+        seen.append(numba.get_num_threads())
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [1]
+
+
+def test_concurrent_steps_from_many_threads_are_safe_and_exact() -> None:
+    config = optim.OptimizerConfig(CASES["adam-amsgrad"][0])
+    lrs, grads = schedule(20, seed=8)
+
+    def run(out: list) -> None:
+        params, state = initial_params(8), optim.init(config, LAYOUT.size)
+        for lr, g in zip(lrs, grads):
+            state = optim.update(config, params, g, state, lr, backend=FUSED)
+        out.append(params)
+
+    results: list = []
+    threads = [threading.Thread(target=run, args=(results,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4 and all(np.array_equal(r, results[0]) for r in results)

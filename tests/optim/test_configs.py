@@ -1,0 +1,88 @@
+"""Configs: torch's defaults, read from torch itself, and refusals that name the field."""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from lrctl.server import optim
+from lrctl.server.errors import InvalidArgument
+
+PEERS = [(optim.SGD, torch.optim.SGD), (optim.Adagrad, torch.optim.Adagrad), (optim.RMSprop, torch.optim.RMSprop),
+         (optim.Adam, torch.optim.Adam), (optim.AdamW, torch.optim.AdamW)]
+
+
+@pytest.mark.parametrize("ours, theirs", PEERS, ids=lambda c: c.__name__)
+def test_defaults_are_torch_defaults(ours, theirs) -> None:
+    torch_defaults = {name: p.default for name, p in inspect.signature(theirs).parameters.items()}
+    config = ours()
+    for name in vars(config):
+        if name == "decoupled_weight_decay" and ours is optim.AdamW:
+            continue  # AdamW is decoupled by definition; torch does not take the argument
+        assert getattr(config, name) == torch_defaults[name], name
+    assert optim.AdamW().decoupled_weight_decay and not optim.Adam().decoupled_weight_decay
+
+
+# (lrctl config class, kwargs, field we name): each is also refused by torch.
+REFUSED_BY_TORCH = [
+    (optim.SGD, {"momentum": -1}, "momentum"),
+    (optim.SGD, {"weight_decay": -0.1}, "weight_decay"),
+    (optim.SGD, {"nesterov": True}, "nesterov"),
+    (optim.SGD, {"nesterov": True, "momentum": 0.9, "dampening": 0.1}, "nesterov"),
+    (optim.Adagrad, {"lr_decay": -1}, "lr_decay"),
+    (optim.Adagrad, {"initial_accumulator_value": -1}, "initial_accumulator_value"),
+    (optim.Adagrad, {"eps": -1}, "eps"),
+    (optim.RMSprop, {"alpha": -0.5}, "alpha"),
+    (optim.RMSprop, {"momentum": -0.5}, "momentum"),
+    (optim.Adam, {"betas": (1.0, 0.999)}, "betas[0]"),
+    (optim.Adam, {"betas": (0.9, -0.1)}, "betas[1]"),
+    (optim.AdamW, {"weight_decay": -1}, "weight_decay"),
+]
+
+
+@pytest.mark.parametrize("config, kwargs, field", REFUSED_BY_TORCH)
+def test_what_torch_refuses_is_refused_with_the_field_named(config, kwargs, field: str) -> None:
+    with pytest.raises(ValueError):
+        getattr(torch.optim, config.__name__)([torch.zeros(1, requires_grad=True)], **kwargs)
+    with pytest.raises(InvalidArgument) as error:
+        config(**kwargs)
+    assert [v.field for v in error.value.violations] == [field]
+    assert error.value.violations[0].description.startswith("Invalid") or field == "nesterov"
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        optim.Adam(betas=(0.9, 2.0), eps=float("nan"), weight_decay=-1)
+    assert [v.field for v in error.value.violations] == ["betas[1]", "eps", "weight_decay"]
+
+
+@pytest.mark.parametrize("kwargs, fields", [
+    ({"clipnorm": 0}, ["clipnorm"]),
+    ({"global_clipnorm": -1}, ["global_clipnorm"]),
+    ({"clipvalue": float("inf")}, ["clipvalue"]),
+    ({"clipnorm": 1, "clipvalue": 1}, ["clipvalue"]),
+    ({"decay": -0.1}, ["decay"]),
+    ({"on_nonfinite": "ignore"}, ["on_nonfinite"]),
+])
+def test_gradient_options_are_checked(kwargs, fields) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        optim.GradientOptions(**kwargs)
+    assert [v.field for v in error.value.violations] == fields
+
+
+def test_stricter_than_torch_where_torch_would_produce_nan() -> None:
+    with pytest.raises(InvalidArgument, match="alpha"):
+        optim.RMSprop(alpha=1.5)  # square_avg would go negative and its sqrt NaN
+    with pytest.raises(InvalidArgument, match="momentum"):
+        optim.SGD(momentum=float("nan"))
+
+
+def test_configs_are_frozen_values() -> None:
+    config = optim.OptimizerConfig(optim.Adam(betas=[0.8, 0.9]))
+    assert config.algorithm.betas == (0.8, 0.9)
+    assert hash(config) == hash(optim.OptimizerConfig(optim.Adam(betas=(0.8, 0.9))))
+    with pytest.raises(AttributeError):
+        config.algorithm.eps = 1.0  # type: ignore[misc]
+    with pytest.raises(InvalidArgument, match="algorithm"):
+        optim.OptimizerConfig(algorithm="adam")  # type: ignore[arg-type]
