@@ -1,0 +1,159 @@
+"""CPU optimizer step throughput: lrctl's fused kernels vs torch's fused CPU optimizers.
+
+Both sides run on one flat float32 tensor with the same thread count, in the same process,
+alternating repeat by repeat so a noisy neighbour hurts both alike; figures are medians.
+Two lrctl figures: `kernel` is the fused update pass alone (what torch's fused step does),
+`update` is lrctl.server.optim.update, which first reads the gradient once more to refuse
+or skip NaN/inf (and size clip norms) so that a bad gradient never touches the parameters.
+The memory bound is the bytes a step must move (e.g. Adam reads p, g, m, v and writes
+p, m, v: 28 B/element) at the best measured copy bandwidth (NumPy, torch or a numba
+parallel copy) over a buffer of the same footprint.
+
+    .venv/bin/python bench/optimizer_cpu.py            # 1M and 10M elements
+    .venv/bin/python bench/optimizer_cpu.py --huge     # also 50M
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import platform
+import statistics
+import time
+from typing import Callable
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+from lrctl.server import optim
+from lrctl.server.backends import cpu_backend
+from lrctl.server.optim import steps
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "optimizer_cpu.json"
+LR = 1e-6
+
+# name: (lrctl algorithm, torch class, torch kwargs, bytes moved per element by one step)
+OPTIMIZERS = {
+    "Adam": (optim.Adam(), torch.optim.Adam, {}, 28),
+    "AdamW": (optim.AdamW(), torch.optim.AdamW, {}, 28),
+    "SGD-nesterov": (optim.SGD(momentum=0.9, nesterov=True), torch.optim.SGD, {"momentum": 0.9, "nesterov": True}, 20),
+    "RMSprop": (optim.RMSprop(), torch.optim.RMSprop, {}, 20),
+    "Adagrad": (optim.Adagrad(), torch.optim.Adagrad, {}, 20),
+}
+GRADIENT_READ_BYTES = 4
+
+
+@njit(parallel=True, cache=True)
+def _parallel_copy(dst, src):
+    for i in prange(src.size):
+        dst[i] = src[i]
+
+
+def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def copy_bandwidth(n_elements: int, repeats: int) -> dict[str, float]:
+    """Bytes/s (read + write) of three copies of a buffer with the footprint of 4 n float32."""
+    src = np.random.default_rng(0).random(2 * n_elements, dtype=np.float32)
+    dst = np.empty_like(src)
+    tsrc, tdst = torch.from_numpy(src), torch.from_numpy(dst)
+    copies = {"numpy": lambda: np.copyto(dst, src), "torch": lambda: tdst.copy_(tsrc),
+              "numba": lambda: _parallel_copy(dst, src)}
+    return {name: 2 * src.nbytes / _median_seconds(fn, repeats) for name, fn in copies.items()}
+
+
+def _torch_step(torch_class, kwargs: dict, params: np.ndarray, grads: np.ndarray):
+    """A torch optimizer over one flat tensor: fused where torch has a CPU fused kernel."""
+    p = torch.nn.Parameter(torch.from_numpy(params.copy()))
+    p.grad = torch.from_numpy(grads.copy())
+    try:
+        opt, flavour = torch_class([p], lr=LR, fused=True, **kwargs), "fused"
+        opt.step()
+    except (RuntimeError, ValueError, TypeError):
+        opt, flavour = torch_class([p], lr=LR, foreach=True, **kwargs), "foreach"
+        opt.step()
+    return opt.step, flavour
+
+
+def bench_one(name: str, n: int, backend, repeats: int, bound_bandwidth: float) -> dict[str, object]:
+    algorithm, torch_class, kwargs, bytes_per_element = OPTIMIZERS[name]
+    rng = np.random.default_rng(1)
+    params = rng.standard_normal(n, dtype=np.float32)
+    grads = rng.standard_normal(n, dtype=np.float32)
+    config = optim.OptimizerConfig(algorithm)
+    ours_params, state = params.copy(), optim.init(config, n)
+    state = optim.update(config, ours_params, grads, state, LR, backend=backend)
+    bounds, scales, clip = np.array([0, n], np.int64), np.ones(1, np.float32), np.float32(np.inf)
+
+    def kernel() -> None:
+        steps.apply(algorithm, backend.kernels, ours_params, grads, state.slots, bounds, scales, clip, LR, 2)
+
+    def update() -> None:
+        optim.update(config, ours_params, grads, state, LR, backend=backend)
+
+    torch_step, flavour = _torch_step(torch_class, kwargs, params, grads)
+    times: dict[str, list[float]] = {"kernel": [], "update": [], "torch": []}
+    for _ in range(repeats):  # interleaved so drift and neighbours hit every contender alike
+        for label, fn in (("kernel", kernel), ("update", update), ("torch", torch_step)):
+            times[label].append(_median_seconds(fn, 1))
+    rate = {label: n / statistics.median(ts) for label, ts in times.items()}
+    bound = bound_bandwidth / bytes_per_element
+    return {
+        "optimizer": name, "elements": n, "torch_flavour": flavour, "bytes_per_element": bytes_per_element,
+        "elements_per_s": rate, "bound_elements_per_s": bound,
+        "kernel_vs_torch": rate["kernel"] / rate["torch"], "update_vs_torch": rate["update"] / rate["torch"],
+        "kernel_vs_bound": rate["kernel"] / bound,
+        "update_vs_bound": rate["update"] / (bound_bandwidth / (bytes_per_element + GRADIENT_READ_BYTES)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--huge", action="store_true", help="also 50M elements (needs ~2 GiB)")
+    parser.add_argument("--only", nargs="*", choices=list(OPTIMIZERS), default=list(OPTIMIZERS))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    backend = cpu_backend(args.threads)
+    sizes = [1_000_000, 10_000_000] + ([50_000_000] if args.huge else [])
+    rows, bandwidths = [], {}
+    print(f"threads={args.threads} torch={torch.__version__} numba={numba.__version__} repeats={args.repeats}")
+    header = (f"{'optimizer':<13}{'elements':>11}  {'torch':>8} {'G el/s':>7}  {'kernel':>7} {'update':>7}"
+              f"  {'kern/torch':>10} {'upd/torch':>9}  {'bound':>7} {'kern/bound':>10} {'upd/bound':>9}")
+    for n in sizes:
+        bandwidths[n] = copy_bandwidth(n, args.repeats)
+        best = max(bandwidths[n].values())
+        print(f"\n{n:,} elements: copy bandwidth " + ", ".join(f"{k} {v / 1e9:.1f}" for k, v in bandwidths[n].items())
+              + " GB/s")
+        print(header)
+        for name in args.only:
+            row = bench_one(name, n, backend, args.repeats, best)
+            rows.append(row)
+            r = row["elements_per_s"]
+            print(f"{name:<13}{n:>11,}  {row['torch_flavour']:>8} {r['torch'] / 1e9:>7.2f}  {r['kernel'] / 1e9:>7.2f}"
+                  f" {r['update'] / 1e9:>7.2f}  {row['kernel_vs_torch']:>9.2f}x {row['update_vs_torch']:>8.2f}x"
+                  f"  {row['bound_elements_per_s'] / 1e9:>7.2f} {row['kernel_vs_bound']:>9.2f}x"
+                  f" {row['update_vs_bound']:>8.2f}x")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
+                    "torch": torch.__version__, "numba": numba.__version__, "numpy": np.__version__,
+                    "threading_layer": numba.threading_layer()},
+        "repeats": args.repeats, "copy_bandwidth_bytes_per_s": {str(n): b for n, b in bandwidths.items()},
+        "results": rows,
+    }, indent=2) + "\n")
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
