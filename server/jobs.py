@@ -28,6 +28,7 @@ from lrctl.server.errors import (
     NotFound,
     ResourceExhausted,
 )
+from lrctl.server.lease_cache import LeaseCache
 from lrctl.server.store import EventRecord, JobRecord, MetricRecord, ReportRecord, Store
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -132,6 +133,7 @@ class JobRegistry:
         self._clock = clock
         self._jobs: dict[str, _Job] = {}
         self._lock = threading.Lock()
+        self._lease_cache = LeaseCache()
         self._counts = collections.Counter(store.count_jobs())
         metrics.set_job_counts(self._counts)
 
@@ -202,6 +204,7 @@ class JobRegistry:
                 raise NotFound(f"job {job_id!r} not found")
             with self._lock:
                 self._jobs.pop(job_id, None)
+            self._lease_cache.forget(job_id)
             for subscription in job.subscriptions:
                 subscription.events.put(None)
             job.subscriptions.clear()
@@ -215,8 +218,8 @@ class JobRegistry:
         if horizon > self.limits.max_horizon:
             raise ResourceExhausted(f"horizon {horizon} is over the limit of {self.limits.max_horizon} steps")
         view = self._job(job_id).view
-        steps = np.arange(step, step + horizon, dtype=np.int64)
-        lrs = policies.lr_at(view.spec.policy, view.state, steps)
+        lrs = self._lease_cache.learning_rates(
+            job_id, view.version, step, horizon, lambda steps: policies.lr_at(view.spec.policy, view.state, steps))
         metrics.observe_learning_rate(job_id, step, float(lrs[0]))
         return lrs, view
 

@@ -102,19 +102,27 @@ class SqliteStore:
             raise write.error
 
     def _commit(self, batch: list[_Write]) -> None:
-        """One transaction, one fsync, for every queued write (the caller holds self._lock)."""
+        """One transaction, one fsync, for every queued write (the caller holds self._lock).
+
+        With several writes each runs in a savepoint, so a refused one rolls back alone; a
+        lone write needs none (its failure rolls back the whole transaction).
+        """
+        isolate = len(batch) > 1
         try:
             self._db.execute("BEGIN IMMEDIATE")
             for write in batch:
-                self._db.execute("SAVEPOINT one_write")
+                if isolate:
+                    self._db.execute("SAVEPOINT one_write")
                 try:
                     for sql, args in write.statements:
                         self._db.execute(sql, args)
                 except sqlite3.IntegrityError as exc:
-                    self._db.execute("ROLLBACK TO one_write")
+                    self._db.execute("ROLLBACK TO one_write" if isolate else "ROLLBACK")
                     write.error = exc
-                self._db.execute("RELEASE one_write")
-            self._db.execute("COMMIT")
+                if isolate:
+                    self._db.execute("RELEASE one_write")
+            if self._db.in_transaction:
+                self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
