@@ -13,7 +13,7 @@ from grpc_tools import protoc
 
 PROTO_ROOT = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = PROTO_ROOT.parent
-GRPC_SERVICE_PROTOS = {"controller.proto"}
+GRPC_SERVICE_PROTOS = {"controller.proto", "optimizer.proto"}
 
 
 def generate(out_dir: pathlib.Path) -> None:

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from lrctl.v1 import optimizer_pb2 as _optimizer_pb2
 from lrctl.v1 import policy_pb2 as _policy_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -50,7 +51,7 @@ class EchoMessage(_message.Message):
     def __init__(self, payload: _Optional[bytes] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("policy", "labels")
+    __slots__ = ("policy", "labels", "optimizer")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -60,9 +61,11 @@ class JobSpec(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     POLICY_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
     policy: _policy_pb2.Policy
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, policy: _Optional[_Union[_policy_pb2.Policy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    optimizer: _optimizer_pb2.OptimizerSpec
+    def __init__(self, policy: _Optional[_Union[_policy_pb2.Policy, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., optimizer: _Optional[_Union[_optimizer_pb2.OptimizerSpec, _Mapping]] = ...) -> None: ...
 
 class Override(_message.Message):
     __slots__ = ("lr", "scale", "until_step", "reason")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clrctl/v1/server_config.proto\x12\x08lrctl.v1\"\x8d\x01\n\x0cServerConfig\x12\x0e\n\x06listen\x18\x01 \x01(\t\x12\x14\n\x0cmetrics_port\x18\x02 \x01(\r\x12\x10\n\x08\x64\x61ta_dir\x18\x03 \x01(\t\x12\x0f\n\x07workers\x18\x04 \x01(\r\x12\x15\n\rgrace_seconds\x18\x05 \x01(\x01\x12\x1d\n\x15metrics_job_label_cap\x18\x06 \x01(\rB@\n\x0c\x64\x65v.lrctl.v1P\x01Z.github.com/lrctl/lrctl/gen/go/lrctl/v1;lrctlv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clrctl/v1/server_config.proto\x12\x08lrctl.v1\"\x9d\x01\n\x0cServerConfig\x12\x0e\n\x06listen\x18\x01 \x01(\t\x12\x14\n\x0cmetrics_port\x18\x02 \x01(\r\x12\x10\n\x08\x64\x61ta_dir\x18\x03 \x01(\t\x12\x0f\n\x07workers\x18\x04 \x01(\r\x12\x15\n\rgrace_seconds\x18\x05 \x01(\x01\x12\x1d\n\x15metrics_job_label_cap\x18\x06 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x07 \x01(\tB@\n\x0c\x64\x65v.lrctl.v1P\x01Z.github.com/lrctl/lrctl/gen/go/lrctl/v1;lrctlv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014dev.lrctl.v1P\001Z.github.com/lrctl/lrctl/gen/go/lrctl/v1;lrctlv1'
   _globals['_SERVERCONFIG']._serialized_start=43
-  _globals['_SERVERCONFIG']._serialized_end=184
+  _globals['_SERVERCONFIG']._serialized_end=200
 # @@protoc_insertion_point(module_scope)

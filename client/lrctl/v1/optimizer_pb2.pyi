@@ -1,0 +1,261 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DTYPE_UNSPECIFIED: _ClassVar[DType]
+    DTYPE_FLOAT32: _ClassVar[DType]
+    DTYPE_FLOAT16: _ClassVar[DType]
+    DTYPE_BFLOAT16: _ClassVar[DType]
+
+class ReplyMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REPLY_MODE_UNSPECIFIED: _ClassVar[ReplyMode]
+    REPLY_MODE_ALL: _ClassVar[ReplyMode]
+    REPLY_MODE_TOUCHED: _ClassVar[ReplyMode]
+    REPLY_MODE_NONE: _ClassVar[ReplyMode]
+DTYPE_UNSPECIFIED: DType
+DTYPE_FLOAT32: DType
+DTYPE_FLOAT16: DType
+DTYPE_BFLOAT16: DType
+REPLY_MODE_UNSPECIFIED: ReplyMode
+REPLY_MODE_ALL: ReplyMode
+REPLY_MODE_TOUCHED: ReplyMode
+REPLY_MODE_NONE: ReplyMode
+
+class OptimizerSpec(_message.Message):
+    __slots__ = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "clipnorm", "global_clipnorm", "clipvalue", "decay", "on_nonfinite_gradient", "snapshot_every_steps")
+    class SGD(_message.Message):
+        __slots__ = ("momentum", "dampening", "nesterov", "weight_decay")
+        MOMENTUM_FIELD_NUMBER: _ClassVar[int]
+        DAMPENING_FIELD_NUMBER: _ClassVar[int]
+        NESTEROV_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        momentum: float
+        dampening: float
+        nesterov: bool
+        weight_decay: float
+        def __init__(self, momentum: _Optional[float] = ..., dampening: _Optional[float] = ..., nesterov: _Optional[bool] = ..., weight_decay: _Optional[float] = ...) -> None: ...
+    class Adagrad(_message.Message):
+        __slots__ = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+        LR_DECAY_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        INITIAL_ACCUMULATOR_VALUE_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        lr_decay: float
+        weight_decay: float
+        initial_accumulator_value: float
+        eps: float
+        def __init__(self, lr_decay: _Optional[float] = ..., weight_decay: _Optional[float] = ..., initial_accumulator_value: _Optional[float] = ..., eps: _Optional[float] = ...) -> None: ...
+    class RMSprop(_message.Message):
+        __slots__ = ("alpha", "eps", "weight_decay", "momentum", "centered")
+        ALPHA_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MOMENTUM_FIELD_NUMBER: _ClassVar[int]
+        CENTERED_FIELD_NUMBER: _ClassVar[int]
+        alpha: float
+        eps: float
+        weight_decay: float
+        momentum: float
+        centered: bool
+        def __init__(self, alpha: _Optional[float] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., momentum: _Optional[float] = ..., centered: _Optional[bool] = ...) -> None: ...
+    class Adam(_message.Message):
+        __slots__ = ("betas", "eps", "weight_decay", "amsgrad")
+        BETAS_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        AMSGRAD_FIELD_NUMBER: _ClassVar[int]
+        betas: _containers.RepeatedScalarFieldContainer[float]
+        eps: float
+        weight_decay: float
+        amsgrad: bool
+        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., amsgrad: _Optional[bool] = ...) -> None: ...
+    class AdamW(_message.Message):
+        __slots__ = ("betas", "eps", "weight_decay", "amsgrad")
+        BETAS_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        AMSGRAD_FIELD_NUMBER: _ClassVar[int]
+        betas: _containers.RepeatedScalarFieldContainer[float]
+        eps: float
+        weight_decay: float
+        amsgrad: bool
+        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., amsgrad: _Optional[bool] = ...) -> None: ...
+    SGD_FIELD_NUMBER: _ClassVar[int]
+    ADAGRAD_FIELD_NUMBER: _ClassVar[int]
+    RMSPROP_FIELD_NUMBER: _ClassVar[int]
+    ADAM_FIELD_NUMBER: _ClassVar[int]
+    ADAMW_FIELD_NUMBER: _ClassVar[int]
+    CLIPNORM_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_CLIPNORM_FIELD_NUMBER: _ClassVar[int]
+    CLIPVALUE_FIELD_NUMBER: _ClassVar[int]
+    DECAY_FIELD_NUMBER: _ClassVar[int]
+    ON_NONFINITE_GRADIENT_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_EVERY_STEPS_FIELD_NUMBER: _ClassVar[int]
+    sgd: OptimizerSpec.SGD
+    adagrad: OptimizerSpec.Adagrad
+    rmsprop: OptimizerSpec.RMSprop
+    adam: OptimizerSpec.Adam
+    adamw: OptimizerSpec.AdamW
+    clipnorm: float
+    global_clipnorm: float
+    clipvalue: float
+    decay: float
+    on_nonfinite_gradient: str
+    snapshot_every_steps: int
+    def __init__(self, sgd: _Optional[_Union[OptimizerSpec.SGD, _Mapping]] = ..., adagrad: _Optional[_Union[OptimizerSpec.Adagrad, _Mapping]] = ..., rmsprop: _Optional[_Union[OptimizerSpec.RMSprop, _Mapping]] = ..., adam: _Optional[_Union[OptimizerSpec.Adam, _Mapping]] = ..., adamw: _Optional[_Union[OptimizerSpec.AdamW, _Mapping]] = ..., clipnorm: _Optional[float] = ..., global_clipnorm: _Optional[float] = ..., clipvalue: _Optional[float] = ..., decay: _Optional[float] = ..., on_nonfinite_gradient: _Optional[str] = ..., snapshot_every_steps: _Optional[int] = ...) -> None: ...
+
+class TensorChunk(_message.Message):
+    __slots__ = ("name", "shape", "dtype", "offset", "data", "rows")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    shape: _containers.RepeatedScalarFieldContainer[int]
+    dtype: DType
+    offset: int
+    data: bytes
+    rows: bytes
+    def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[_Union[DType, str]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., rows: _Optional[bytes] = ...) -> None: ...
+
+class UploadHeader(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class UploadParametersRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: UploadHeader
+    chunk: TensorChunk
+    def __init__(self, header: _Optional[_Union[UploadHeader, _Mapping]] = ..., chunk: _Optional[_Union[TensorChunk, _Mapping]] = ...) -> None: ...
+
+class UploadParametersResponse(_message.Message):
+    __slots__ = ("elements", "server_step")
+    ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    SERVER_STEP_FIELD_NUMBER: _ClassVar[int]
+    elements: int
+    server_step: int
+    def __init__(self, elements: _Optional[int] = ..., server_step: _Optional[int] = ...) -> None: ...
+
+class StepHeader(_message.Message):
+    __slots__ = ("job_id", "step", "reply_mode", "reply_dtype", "reply_chunk_bytes")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    REPLY_MODE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_DTYPE_FIELD_NUMBER: _ClassVar[int]
+    REPLY_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    step: int
+    reply_mode: ReplyMode
+    reply_dtype: DType
+    reply_chunk_bytes: int
+    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[int] = ..., reply_mode: _Optional[_Union[ReplyMode, str]] = ..., reply_dtype: _Optional[_Union[DType, str]] = ..., reply_chunk_bytes: _Optional[int] = ...) -> None: ...
+
+class StepRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: StepHeader
+    chunk: TensorChunk
+    def __init__(self, header: _Optional[_Union[StepHeader, _Mapping]] = ..., chunk: _Optional[_Union[TensorChunk, _Mapping]] = ...) -> None: ...
+
+class StepResult(_message.Message):
+    __slots__ = ("step", "lr", "skipped_nonfinite", "server_step", "duplicate")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    LR_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_NONFINITE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_STEP_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    lr: float
+    skipped_nonfinite: bool
+    server_step: int
+    duplicate: bool
+    def __init__(self, step: _Optional[int] = ..., lr: _Optional[float] = ..., skipped_nonfinite: _Optional[bool] = ..., server_step: _Optional[int] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+
+class StepResponse(_message.Message):
+    __slots__ = ("result", "chunk")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    result: StepResult
+    chunk: TensorChunk
+    def __init__(self, result: _Optional[_Union[StepResult, _Mapping]] = ..., chunk: _Optional[_Union[TensorChunk, _Mapping]] = ...) -> None: ...
+
+class PullParametersRequest(_message.Message):
+    __slots__ = ("job_id", "dtype", "chunk_bytes")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    dtype: DType
+    chunk_bytes: int
+    def __init__(self, job_id: _Optional[str] = ..., dtype: _Optional[_Union[DType, str]] = ..., chunk_bytes: _Optional[int] = ...) -> None: ...
+
+class ParametersHeader(_message.Message):
+    __slots__ = ("server_step", "applied_steps", "skipped_nonfinite_gradients", "elements")
+    SERVER_STEP_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_STEPS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_NONFINITE_GRADIENTS_FIELD_NUMBER: _ClassVar[int]
+    ELEMENTS_FIELD_NUMBER: _ClassVar[int]
+    server_step: int
+    applied_steps: int
+    skipped_nonfinite_gradients: int
+    elements: int
+    def __init__(self, server_step: _Optional[int] = ..., applied_steps: _Optional[int] = ..., skipped_nonfinite_gradients: _Optional[int] = ..., elements: _Optional[int] = ...) -> None: ...
+
+class PullParametersResponse(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: ParametersHeader
+    chunk: TensorChunk
+    def __init__(self, header: _Optional[_Union[ParametersHeader, _Mapping]] = ..., chunk: _Optional[_Union[TensorChunk, _Mapping]] = ...) -> None: ...
+
+class ExportJobRequest(_message.Message):
+    __slots__ = ("job_id", "chunk_bytes")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    chunk_bytes: int
+    def __init__(self, job_id: _Optional[str] = ..., chunk_bytes: _Optional[int] = ...) -> None: ...
+
+class FileChunk(_message.Message):
+    __slots__ = ("data",)
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class ImportHeader(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class ImportJobRequest(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: ImportHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[ImportHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ImportJobResponse(_message.Message):
+    __slots__ = ("job_id", "server_step")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_STEP_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    server_step: int
+    def __init__(self, job_id: _Optional[str] = ..., server_step: _Optional[int] = ...) -> None: ...
