@@ -1,7 +1,8 @@
-"""Wiring: store, jobs, servicers, health, reflection and signals into one running server."""
+"""Wiring: store, jobs, data plane, servicers, health, reflection and signals into one running server."""
 from __future__ import annotations
 
 import logging
+import pathlib
 import signal
 import threading
 from concurrent import futures
@@ -10,20 +11,28 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from lrctl import wire
 from lrctl.server import metrics
+from lrctl.server.backends import select_backend
+from lrctl.server.dataplane import DataPlane, SnapshotStore
 from lrctl.server.grpc_metrics import GrpcMetricsInterceptor
 from lrctl.server.jobs import JobRegistry
 from lrctl.server.service.controller import ControllerService
 from lrctl.server.service.diagnostics import DiagnosticsService
 from lrctl.server.service.job_codec import spec_from_document
+from lrctl.server.service.optimizer import OptimizerService
 from lrctl.server.store import SqliteStore
-from lrctl.v1 import controller_pb2, controller_pb2_grpc, server_config_pb2
+from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, optimizer_pb2_grpc, server_config_pb2
 
 log = logging.getLogger("lrctl.server")
 
 SERVICES = (controller_pb2.DESCRIPTOR.services_by_name["Controller"],
-            controller_pb2.DESCRIPTOR.services_by_name["Diagnostics"])
+            controller_pb2.DESCRIPTOR.services_by_name["Diagnostics"],
+            optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"])
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
+MAX_MESSAGE_BYTES = wire.MAX_CHUNK_BYTES + (1 << 20)
+"""A largest chunk plus room for its rows and header; the data plane names the chunk limit
+in its own error, before gRPC's generic one could."""
 
 
 class LrctlServer:
@@ -33,15 +42,20 @@ class LrctlServer:
         self.config = config
         self.store = SqliteStore(config.data_dir)
         self.jobs = JobRegistry(self.store, spec_from_document)
+        self.backend = select_backend(config.device)
+        self.dataplane = DataPlane(self.jobs, self.backend, SnapshotStore(pathlib.Path(config.data_dir) / "snapshots"))
         metrics.set_job_label_cap(config.metrics_job_label_cap)
         self.health = health.HealthServicer()
         interceptor = GrpcMetricsInterceptor()
         for service in SERVICES:
             interceptor.initialize_service(service)
         self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers),
-                                       interceptors=[interceptor])
+                                       interceptors=[interceptor],
+                                       options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                                                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
         controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs), self.grpc_server)
         controller_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsService(), self.grpc_server)
+        optimizer_pb2_grpc.add_OptimizerServicer_to_server(OptimizerService(self.dataplane), self.grpc_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server)
@@ -69,13 +83,15 @@ class LrctlServer:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     def stop(self, grace: float | None = None) -> None:
-        """Graceful stop: NOT_SERVING first (so balancers move away), drain, then close the store."""
+        """Graceful stop: NOT_SERVING first (so balancers move away), drain, snapshot every job
+        whose arrays changed, then close the store."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         self.health.enter_graceful_shutdown()
         self.jobs.close()
         self.grpc_server.stop(self.config.grace_seconds if grace is None else grace).wait()
+        self.dataplane.snapshot_all()
         self.store.close()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()

@@ -6,6 +6,7 @@ import logging
 import os
 
 from lrctl.server.config import load_config
+from lrctl.server.errors import LrctlError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,6 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="time in-flight calls get on SIGTERM (default 10)")
     parser.add_argument("--metrics-job-label-cap", dest="metrics_job_label_cap", type=int,
                         help="jobs with their own job_id label on /metrics (default 100)")
+    parser.add_argument("--device", help="where job arrays live and optimizer steps run: auto, cpu or cuda "
+                        "(default auto, which takes the CPU: the CuPy backend is not written yet, so cuda is refused)")
     parser.set_defaults(run=run_serve)
 
 
@@ -32,5 +35,8 @@ def run_serve(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     flags = {name: getattr(args, name) for name in ("listen", "metrics_port", "data_dir", "workers", "grace_seconds",
-                                                   "metrics_job_label_cap")}
-    serve(load_config(args.config, os.environ, flags))
+                                                   "metrics_job_label_cap", "device")}
+    try:
+        serve(load_config(args.config, os.environ, flags))
+    except LrctlError as error:
+        raise SystemExit(f"lrctl serve: {error}") from None

@@ -11,7 +11,7 @@ from lrctl.v1 import server_config_pb2
 
 DEFAULTS = server_config_pb2.ServerConfig(
     listen="127.0.0.1:50051", metrics_port=9108, data_dir="./lrctl-data", workers=16, grace_seconds=10.0,
-    metrics_job_label_cap=100)
+    metrics_job_label_cap=100, device="auto")
 ENV_PREFIX = "LRCTL_"
 
 

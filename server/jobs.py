@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from lrctl.server import metrics, policies
+from lrctl.server import metrics, optim, policies
 from lrctl.server.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -46,14 +46,18 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """What a job was created with: the parsed policy and the canonical JSON it came from.
+    """What a job was created with: the parsed policy and optimizer, and the canonical JSON
+    they came from.
 
     `document` is the spec in protobuf's JSON mapping with sorted keys, so equal specs
     have equal documents (that is how an idempotent CreateJob recognises a retry).
+    `optimizer` is None for a job that uses the control plane only.
     """
 
     policy: policies.Policy
     document: str
+    optimizer: optim.OptimizerConfig | None = None
+    snapshot_every_steps: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +139,12 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._lease_cache = LeaseCache()
         self._counts = collections.Counter(store.count_jobs())
+        self._delete_hooks: list[Callable[[str], None]] = []
         metrics.set_job_counts(self._counts)
+
+    def on_delete(self, hook: Callable[[str], None]) -> None:
+        """Calls `hook(job_id)` after a job is deleted (the data plane drops its arrays)."""
+        self._delete_hooks.append(hook)
 
     def _recount(self, removed: str | None, added: str | None) -> None:
         """Keeps lrctl_jobs{state} current without querying the store."""
@@ -165,7 +174,13 @@ class JobRegistry:
         return job.view if job is not None else self._view_from_record(record)
 
     # ---- lifecycle ----------------------------------------------------------------
-    def create(self, job_id: str, spec: JobSpec, idempotency_key: str = "") -> JobView:
+    def decode_spec(self, document: str) -> JobSpec:
+        """The JobSpec of a spec document (an imported job's); InvalidArgument if it is not one."""
+        return self._decode_spec(document)
+
+    def create(self, job_id: str, spec: JobSpec, idempotency_key: str = "",
+               state: policies.PolicyState | None = None) -> JobView:
+        """Registers a job, with fresh policy state or, for an imported job, the given `state`."""
         if not JOB_ID_PATTERN.fullmatch(job_id):
             raise InvalidArgument(FieldViolation(
                 "job_id", "must match [A-Za-z0-9][A-Za-z0-9._-]* and be at most 128 characters"))
@@ -180,10 +195,9 @@ class JobRegistry:
                     return view
                 raise AlreadyExists(f"job {job_id!r} already exists")
             now = self._clock()
-            state = policies.initial_state(spec.policy)
-            view = JobView(job_id, spec, idempotency_key, state, version=1, policy_version=1,
-                           skipped_nonfinite_metrics=0, create_time=now, update_time=now)
-            created = JobEvent(job_id, 1, "created", 0, view.lr_at(0), time=now)
+            view = JobView(job_id, spec, idempotency_key, state or policies.initial_state(spec.policy), version=1,
+                           policy_version=1, skipped_nonfinite_metrics=0, create_time=now, update_time=now)
+            created = JobEvent(job_id, 1, "created", 0, view.lr_at(0), "imported" if state else "", now)
             self._store.insert_job(self._record(view), [_event_record(created)])
             self._jobs[job_id] = _Job(view)
             self._counts[view.status] += 1
@@ -210,6 +224,8 @@ class JobRegistry:
             job.subscriptions.clear()
             self._recount(job.view.status, None)
             metrics.job_deleted(job_id)
+            for hook in self._delete_hooks:
+                hook(job_id)
 
     # ---- the learning rate --------------------------------------------------------
     def learning_rates(self, job_id: str, step: int, horizon: int) -> tuple[np.ndarray, JobView]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -9,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from lrctl.server import policies
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.jobs import JobEvent, JobSpec, JobView
+from lrctl.server.service.optimizer_codec import optimizer_from_proto
 from lrctl.server.service.policy_codec import policy_from_proto
 from lrctl.v1 import controller_pb2, policy_pb2
 
@@ -34,10 +36,22 @@ def parse_policy(policy: policy_pb2.Policy, path: str) -> policies.Policy:
 
 
 def spec_from_proto(spec: controller_pb2.JobSpec) -> JobSpec:
-    """Validates and parses the JobSpec of a CreateJob request."""
-    policy = parse_policy(spec.policy, "spec.policy")
+    """Validates and parses the JobSpec of a CreateJob request (policy and optimizer errors together)."""
+    violations = []
+    try:
+        policy = parse_policy(spec.policy, "spec.policy")
+    except InvalidArgument as error:
+        violations += error.violations
+    optimizer, every = None, 0
+    if spec.HasField("optimizer"):
+        try:
+            optimizer, every = optimizer_from_proto(spec.optimizer)
+        except InvalidArgument as error:
+            violations += error.under("spec.optimizer").violations
+    if violations:
+        raise InvalidArgument(violations)
     document = json_format.MessageToJson(spec, preserving_proto_field_name=True, sort_keys=True, indent=None)
-    return JobSpec(policy, document)
+    return JobSpec(policy, document, optimizer, every)
 
 
 def spec_with_policy(spec: JobSpec, policy: policy_pb2.Policy) -> JobSpec:
@@ -46,12 +60,16 @@ def spec_with_policy(spec: JobSpec, policy: policy_pb2.Policy) -> JobSpec:
     message = json_format.Parse(spec.document, controller_pb2.JobSpec())
     message.policy.CopyFrom(policy)
     document = json_format.MessageToJson(message, preserving_proto_field_name=True, sort_keys=True, indent=None)
-    return JobSpec(parsed, document)
+    return replace(spec, policy=parsed, document=document)
 
 
 def spec_from_document(document: str) -> JobSpec:
-    """Parses a stored spec (written by spec_from_proto, so it is known to be valid)."""
-    return spec_from_proto(json_format.Parse(document, controller_pb2.JobSpec()))
+    """Parses a stored or imported spec (JobSpec in protobuf's JSON mapping)."""
+    try:
+        message = json_format.Parse(document, controller_pb2.JobSpec())
+    except json_format.ParseError as error:
+        raise InvalidArgument(FieldViolation("spec", f"not a JobSpec: {error}")) from None
+    return spec_from_proto(message)
 
 
 def override_from_proto(override: controller_pb2.Override) -> policies.Override:

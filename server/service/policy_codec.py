@@ -76,7 +76,7 @@ def policy_from_json(text_or_dict: str | bytes | dict[str, Any]) -> tuple[policy
 def _build(cls: type, msg: Message, path: str, violations: list[FieldViolation], **extra: Any) -> Any:
     """cls(**scalar fields of msg, **extra), or None with its violations recorded under `path`."""
     try:
-        return cls(**_scalar_kwargs(msg, _required(cls)), **extra)
+        return cls(**scalar_kwargs(msg, _required(cls)), **extra)
     except InvalidArgument as exc:
         violations.extend(exc.under(path).violations)
         return None
@@ -89,8 +89,11 @@ def _required(cls: type) -> frozenset[str]:
                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
-def _scalar_kwargs(msg: Message, required: frozenset[str]) -> dict[str, Any]:
-    """The set scalar and repeated fields of `msg` as keyword arguments (messages are left out)."""
+def scalar_kwargs(msg: Message, required: frozenset[str]) -> dict[str, Any]:
+    """The set scalar and repeated fields of `msg` as keyword arguments (messages are left out).
+
+    Shared by every codec that turns a proto config into a domain dataclass with defaults.
+    """
     kwargs: dict[str, Any] = {}
     for field in msg.DESCRIPTOR.fields:
         value = getattr(msg, field.name)

@@ -1,0 +1,74 @@
+"""One job's data-plane arrays: layout, float32 parameters, gradient scratch, optimizer state.
+
+`next_step` is the exactly-once counter (DESIGN §2): the step the server applies next. It
+advances on every step it handles, applied or skipped for a non-finite gradient, while the
+optimizer's own step count (bias corrections) advances only on applied steps, as in torch.
+Exported as archive arrays plus JSON metadata, so snapshots and export files share it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lrctl.server import optim
+from lrctl.server.backends import Backend
+from lrctl.server.errors import FieldViolation, InvalidArgument
+
+FORMAT = "lrctl.job-arrays/1"
+PARAMS = "params"
+SLOT_PREFIX = "state."
+
+
+@dataclass
+class JobArrays:
+    """Mutable; guarded by the owning job's lock."""
+
+    layout: optim.Layout
+    params: np.ndarray
+    grads: np.ndarray
+    state: optim.OptimizerState
+    next_step: int = 0
+    last_skipped: bool = False
+
+    @staticmethod
+    def fresh(config: optim.OptimizerConfig, layout: optim.Layout, params: np.ndarray,
+              backend: Backend) -> "JobArrays":
+        xp = backend.xp
+        return JobArrays(layout, xp.asarray(params, dtype=xp.float32), xp.empty(layout.size, dtype=xp.float32),
+                         optim.init(config, layout.size, xp))
+
+    @property
+    def nbytes(self) -> int:
+        return self.params.nbytes + self.grads.nbytes + sum(slot.nbytes for slot in self.state.slots.values())
+
+    def to_archive(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, metadata) of everything but the gradient scratch; the arrays are live views."""
+        arrays = {PARAMS: self.params, **{SLOT_PREFIX + name: slot for name, slot in self.state.slots.items()}}
+        meta = {"format": FORMAT, "layout": self.layout.state_dict(), "next_step": self.next_step,
+                "last_skipped": self.last_skipped, "optimizer_step": self.state.step,
+                "skipped_nonfinite": self.state.skipped_nonfinite}
+        return arrays, meta
+
+    @staticmethod
+    def from_archive(config: optim.OptimizerConfig, arrays: dict[str, np.ndarray], meta: dict[str, Any],
+                     backend: Backend) -> "JobArrays":
+        """Restores `to_archive`'s output for a job with optimizer `config`; InvalidArgument if it
+        does not fit (another format, layout, size or optimizer)."""
+        if meta.get("format") != FORMAT:
+            raise InvalidArgument(FieldViolation("file.meta.format", f"must be {FORMAT!r}"))
+        try:
+            layout = optim.Layout.from_state_dict(meta["layout"])
+            next_step, last_skipped = int(meta["next_step"]), bool(meta["last_skipped"])
+            counters = {"step": meta["optimizer_step"], "skipped_nonfinite": meta["skipped_nonfinite"]}
+        except (KeyError, TypeError, ValueError) as error:
+            raise InvalidArgument(FieldViolation("file.meta", f"incomplete job metadata: {error}")) from None
+        params = arrays.get(PARAMS)
+        if params is None or params.shape != (layout.size,) or next_step < 0:
+            raise InvalidArgument(FieldViolation("file.params", f"must hold the layout's {layout.size} elements"))
+        slots = {name[len(SLOT_PREFIX):]: array for name, array in arrays.items() if name.startswith(SLOT_PREFIX)}
+        state = optim.OptimizerState.from_state_dict(config, {**slots, **counters}, layout.size, backend.xp)
+        xp = backend.xp
+        return JobArrays(layout, xp.array(params, dtype=xp.float32), xp.empty(layout.size, dtype=xp.float32),
+                         state, next_step, last_skipped)

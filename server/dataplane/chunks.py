@@ -1,0 +1,194 @@
+"""Incoming tensor chunks: decoded into float32 buffers and checked before anything is applied.
+
+A chunk is either dense (elements [offset, offset + n) of a flattened tensor) or sparse
+(whole rows of a 2-D tensor). The assemblers decode each chunk as it arrives, so the wire
+bytes are read once, and `finish()` proves the chunks tiled every tensor exactly once: a
+request is refused (INVALID_ARGUMENT) before the optimizer sees it, so it changes nothing.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from lrctl import wire
+from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from lrctl.server.optim import Layout, RowGradient, TensorSpan
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One TensorChunk in domain terms; `rows` is empty for a dense chunk."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    offset: int
+    data: bytes
+    rows: bytes = b""
+
+    @property
+    def field(self) -> str:
+        return f"chunks[{self.name}]"
+
+    @property
+    def elements(self) -> int:
+        return len(self.data) // wire.ITEMSIZE[self.dtype]
+
+
+def check_chunk(chunk: Chunk) -> None:
+    """Checks what a chunk says about itself: a known dtype, whole elements, the size limit."""
+    if len(chunk.data) > wire.MAX_CHUNK_BYTES:
+        raise ResourceExhausted(f"{chunk.field}: {len(chunk.data)} data bytes is over the chunk limit of "
+                                f"{wire.MAX_CHUNK_BYTES}")
+    if chunk.dtype not in wire.DTYPES:
+        raise InvalidArgument(FieldViolation(f"{chunk.field}.dtype", "must be FLOAT32, FLOAT16 or BFLOAT16"))
+    if len(chunk.data) % wire.ITEMSIZE[chunk.dtype]:
+        raise InvalidArgument(FieldViolation(
+            f"{chunk.field}.data", f"{len(chunk.data)} bytes is not a whole number of {chunk.dtype} elements"))
+
+
+class _Coverage:
+    """Which element ranges of each tensor arrived; proves an exact tiling at the end."""
+
+    def __init__(self) -> None:
+        self._ranges: dict[str, list[tuple[int, int]]] = {}
+        self._dtypes: dict[str, str] = {}
+
+    def add(self, chunk: Chunk, size: int) -> None:
+        if self._dtypes.setdefault(chunk.name, chunk.dtype) != chunk.dtype:
+            raise InvalidArgument(FieldViolation(
+                f"{chunk.field}.dtype", f"{chunk.dtype} differs from {self._dtypes[chunk.name]} in an earlier chunk"))
+        stop = chunk.offset + chunk.elements
+        if stop > size:
+            raise InvalidArgument(FieldViolation(
+                f"{chunk.field}.offset", f"chunk [{chunk.offset}, {stop}) overruns the tensor's {size} elements"))
+        self._ranges.setdefault(chunk.name, []).append((chunk.offset, stop))
+
+    def check_complete(self, sizes: dict[str, int]) -> None:
+        bad = [FieldViolation(f"chunks[{name}]", "missing: no chunk of this tensor arrived")
+               for name, size in sizes.items() if name not in self._ranges and size]
+        for name, ranges in self._ranges.items():
+            covered = 0
+            for start, stop in sorted(ranges):
+                if start < covered:
+                    bad.append(FieldViolation(f"chunks[{name}]", f"chunks overlap at element {start}"))
+                    break
+                if start > covered:
+                    bad.append(FieldViolation(f"chunks[{name}]", f"elements [{covered}, {start}) are missing"))
+                    break
+                covered = stop
+            else:
+                if covered < sizes[name]:
+                    bad.append(FieldViolation(f"chunks[{name}]", f"elements [{covered}, {sizes[name]}) are missing"))
+        if bad:
+            raise InvalidArgument(bad)
+
+
+class DenseAssembler:
+    """Decodes dense chunks into flat float32 targets; `target(chunk)` names where a tensor goes."""
+
+    def __init__(self, target: Callable[[Chunk], np.ndarray]) -> None:
+        self._target = target
+        self._coverage = _Coverage()
+        self.received_bytes = 0
+
+    def add(self, chunk: Chunk) -> None:
+        check_chunk(chunk)
+        if chunk.rows:
+            raise InvalidArgument(FieldViolation(
+                f"{chunk.field}.rows", "a step is either dense or sparse: this chunk has rows, others do not"))
+        flat = self._target(chunk)
+        self._coverage.add(chunk, flat.size)
+        wire.decode_into(flat[chunk.offset:chunk.offset + chunk.elements], chunk.data, chunk.dtype)
+        self.received_bytes += len(chunk.data)
+
+    def finish(self, sizes: dict[str, int]) -> None:
+        """Refuses the request unless every tensor in `sizes` was covered exactly once."""
+        self._coverage.check_complete(sizes)
+
+
+class SparseAssembler:
+    """Collects row chunks of 2-D tensors into one RowGradient per tensor (duplicates kept:
+    optim.update_rows sums them)."""
+
+    def __init__(self, layout: Layout) -> None:
+        self._layout = layout
+        self._rows: dict[str, list[np.ndarray]] = {}
+        self._values: dict[str, list[np.ndarray]] = {}
+        self.received_bytes = 0
+
+    def add(self, chunk: Chunk) -> None:
+        check_chunk(chunk)
+        span = checked_span(self._layout, chunk)
+        if not chunk.rows:
+            raise InvalidArgument(FieldViolation(
+                f"{chunk.field}.rows", "a step is either dense or sparse: this chunk has no rows, others do"))
+        if len(span.shape) != 2:
+            raise InvalidArgument(FieldViolation(
+                f"{chunk.field}.rows", f"sparse rows need a 2-D tensor; {chunk.name} has shape {span.shape}"))
+        if len(chunk.rows) % 8 or chunk.offset:
+            raise InvalidArgument(FieldViolation(
+                f"{chunk.field}.rows", "must be little-endian int64 row indices, with offset 0"))
+        rows = np.frombuffer(chunk.rows, dtype="<i8")
+        if chunk.elements != rows.size * span.shape[1]:
+            raise InvalidArgument(FieldViolation(
+                f"{chunk.field}.data", f"{chunk.elements} elements, expected {rows.size} rows of {span.shape[1]}"))
+        if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= span.shape[0]):
+            raise InvalidArgument(FieldViolation(f"{chunk.field}.rows", f"row out of range [0, {span.shape[0]})"))
+        self._rows.setdefault(chunk.name, []).append(rows)
+        self._values.setdefault(chunk.name, []).append(wire.decode(chunk.data, chunk.dtype).reshape(-1, span.shape[1]))
+        self.received_bytes += len(chunk.data) + len(chunk.rows)
+
+    def gradients(self) -> dict[str, RowGradient]:
+        return {name: RowGradient(np.concatenate(rows), np.concatenate(self._values[name]))
+                for name, rows in self._rows.items()}
+
+
+def checked_span(layout: Layout, chunk: Chunk) -> TensorSpan:
+    """The layout's span for the chunk's tensor, refused if unknown or of another shape."""
+    try:
+        span = layout.span(chunk.name)
+    except InvalidArgument:
+        raise InvalidArgument(FieldViolation(f"{chunk.field}.name", f"Unknown tensor: {chunk.name!r}")) from None
+    if chunk.shape != span.shape:
+        raise InvalidArgument(FieldViolation(
+            f"{chunk.field}.shape", f"{list(chunk.shape)} does not match the job's {list(span.shape)}"))
+    return span
+
+
+class UploadAssembler(DenseAssembler):
+    """An upload: tensors are declared by their first chunk, in order, and stored as they come."""
+
+    def __init__(self, max_elements: int) -> None:
+        super().__init__(self._tensor)
+        self.tensors: dict[str, np.ndarray] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self._max_elements = max_elements
+        self._elements = 0
+
+    def _tensor(self, chunk: Chunk) -> np.ndarray:
+        tensor = self.tensors.get(chunk.name)
+        if tensor is not None:
+            if self.shapes[chunk.name] != chunk.shape:
+                raise InvalidArgument(FieldViolation(
+                    f"{chunk.field}.shape", f"{list(chunk.shape)} differs from {list(self.shapes[chunk.name])} "
+                                            "in an earlier chunk"))
+            return tensor
+        if not chunk.name:
+            raise InvalidArgument(FieldViolation(f"{chunk.field}.name", "a tensor name must be non-empty"))
+        self._elements += math.prod(chunk.shape)
+        if self._elements > self._max_elements:
+            raise ResourceExhausted(f"the upload declares over {self._max_elements} elements, the limit per job")
+        self.shapes[chunk.name] = chunk.shape
+        tensor = self.tensors[chunk.name] = np.empty(math.prod(chunk.shape), dtype=np.float32)
+        return tensor
+
+    def layout(self) -> Layout:
+        """The job's layout (tensors in the order they first arrived), once the upload is complete."""
+        if not self.tensors:
+            raise InvalidArgument(FieldViolation("chunks", "an upload needs at least one tensor"))
+        self.finish({name: t.size for name, t in self.tensors.items()})
+        return Layout.of(self.shapes)

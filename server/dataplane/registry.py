@@ -1,0 +1,344 @@
+"""The data plane of one server: every job's arrays, their lock, and the exactly-once step.
+
+A step runs entirely under its job's lock: check the step number, decode and check every
+chunk into the gradient buffer, run the optimizer (which itself refuses or skips a
+non-finite gradient before writing), advance the step, snapshot when due, and encode the
+reply. Anything refused before the optimizer writes changes nothing. The learning rate of
+step t is the control plane's LR for step t (JobRegistry.learning_rates).
+
+Arrays load lazily from the job's snapshot on first use, like the control plane's jobs.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from lrctl.server import metrics, optim, policies
+from lrctl.server.backends import Backend
+from lrctl.server.dataplane import export_file, replies
+from lrctl.server.dataplane.arrays import JobArrays
+from lrctl.server.dataplane.chunks import Chunk, DenseAssembler, SparseAssembler, UploadAssembler, checked_span
+from lrctl.server.dataplane.replies import ReplyOptions
+from lrctl.server.dataplane.snapshots import SnapshotStore
+from lrctl.server.errors import FailedPrecondition, FieldViolation, InvalidArgument, LrctlError
+from lrctl.server.jobs import JobRegistry, JobView
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ELEMENTS = 1 << 30
+"""Elements per job (4 GiB per float32 buffer); over it an upload is RESOURCE_EXHAUSTED."""
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a step did; `server_step` is the step the server expects next."""
+
+    step: int
+    lr: float
+    skipped_nonfinite: bool
+    server_step: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class ParametersInfo:
+    """A job's step counters: next expected step, applied steps (bias corrections), skipped ones."""
+
+    server_step: int
+    applied_steps: int
+    skipped_nonfinite: int
+    elements: int
+
+
+class _Slot:
+    """A job's arrays (None until uploaded or restored) and the lock every step takes."""
+
+    __slots__ = ("lock", "arrays", "loaded", "snapshot_step")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.arrays: JobArrays | None = None
+        self.loaded = False
+        self.snapshot_step = -1
+
+
+class DataPlane:
+    """Every job's data-plane arrays on one backend (chosen once, at start), keyed by job id.
+
+    The control plane stays the source of truth for a job's existence, spec and LR: arrays
+    are refused for a job without an optimizer, and a deleted job's arrays and snapshot go
+    with it (JobRegistry.on_delete).
+    """
+
+    def __init__(self, jobs: JobRegistry, backend: Backend, snapshots: SnapshotStore,
+                 max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
+        self._jobs = jobs
+        self._backend = backend
+        self._snapshots = snapshots
+        self._max_elements = max_elements
+        self._slots: dict[str, _Slot] = {}
+        self._lock = threading.Lock()
+        self._device_bytes = 0
+        jobs.on_delete(self.forget)
+
+    # ---- jobs and their arrays --------------------------------------------------------
+    def _view(self, job_id: str) -> JobView:
+        view = self._jobs.get(job_id)
+        if view.spec.optimizer is None:
+            raise FailedPrecondition(f"job {job_id!r} has no optimizer: create it with spec.optimizer to use the "
+                                     "data plane")
+        return view
+
+    def _slot(self, job_id: str) -> _Slot:
+        with self._lock:
+            return self._slots.setdefault(job_id, _Slot())
+
+    def _loaded(self, view: JobView, slot: _Slot) -> JobArrays | None:
+        """The job's arrays, restored from its snapshot on first use; call with slot.lock held."""
+        if not slot.loaded:
+            self._set_arrays(slot, self._restore(view))
+            slot.loaded = True
+            slot.snapshot_step = slot.arrays.next_step if slot.arrays else -1
+        return slot.arrays
+
+    def _arrays(self, view: JobView, slot: _Slot) -> JobArrays:
+        """Like `_loaded`, but refused before the job's parameters were uploaded."""
+        arrays = self._loaded(view, slot)
+        if arrays is None:
+            raise FailedPrecondition(f"job {view.job_id!r} has no parameters yet: upload them first",
+                                     server_step=0)
+        return arrays
+
+    def _set_arrays(self, slot: _Slot, arrays: JobArrays | None) -> None:
+        with self._lock:
+            self._device_bytes += (arrays.nbytes if arrays else 0) - (slot.arrays.nbytes if slot.arrays else 0)
+            metrics.set_device_memory(self._backend.device, self._device_bytes)
+        slot.arrays = arrays
+
+    def _restore(self, view: JobView) -> JobArrays | None:
+        found = self._snapshots.read(view.job_id)
+        if found is None:
+            return None
+        arrays, meta = found
+        if meta.get("job_create_time") != view.create_time:
+            log.warning("ignoring the snapshot of an earlier job named %r", view.job_id)
+            return None
+        restored = JobArrays.from_archive(view.spec.optimizer, arrays, meta, self._backend)
+        log.info("job %r: arrays restored from its snapshot at step %d", view.job_id, restored.next_step)
+        return restored
+
+    def forget(self, job_id: str) -> None:
+        """Drops a deleted job's arrays and snapshot."""
+        with self._lock:
+            slot = self._slots.pop(job_id, None)
+        if slot is not None:
+            with slot.lock:
+                self._set_arrays(slot, None)
+        self._snapshots.delete(job_id)
+
+    # ---- upload and pull --------------------------------------------------------------
+    def upload(self, job_id: str, chunks: Iterable[Chunk]) -> ParametersInfo:
+        """Sets the job's parameters and fresh optimizer state; refused once a step was handled."""
+        view = self._view(job_id)
+        slot = self._slot(job_id)
+        with slot.lock:
+            current = self._loaded(view, slot)
+            if current is not None and current.next_step:
+                raise FailedPrecondition(f"job {job_id!r} is at step {current.next_step}: parameters can be "
+                                         "uploaded only before the first step", server_step=current.next_step)
+            assembler = UploadAssembler(self._max_elements)
+            for chunk in chunks:
+                assembler.add(chunk)
+            layout = assembler.layout()
+            params = np.concatenate([*assembler.tensors.values(), np.empty(0, np.float32)])
+            arrays = JobArrays.fresh(view.spec.optimizer, layout, params, self._backend)
+            self._snapshot(view, slot, arrays)
+            self._set_arrays(slot, arrays)
+            metrics.count_transfer(received_bytes=assembler.received_bytes)
+            return self._info(arrays)
+
+    def pull(self, job_id: str, options: ReplyOptions) -> tuple[ParametersInfo, Iterator[Chunk]]:
+        """The parameters as of now, with the step counters; chunks are encoded as they are sent."""
+        view = self._view(job_id)
+        slot = self._slot(job_id)
+        with slot.lock:
+            arrays = self._arrays(view, slot)
+            chunks = replies.dense_chunks(arrays.layout, arrays.params.copy(), options)
+            info = self._info(arrays)
+        return info, _counted(chunks)
+
+    @staticmethod
+    def _info(arrays: JobArrays) -> ParametersInfo:
+        return ParametersInfo(arrays.next_step, arrays.state.step, arrays.state.skipped_nonfinite, arrays.layout.size)
+
+    # ---- the step ---------------------------------------------------------------------
+    def step(self, job_id: str, step: int, chunks: Iterable[Chunk],
+             options: ReplyOptions) -> tuple[StepResult, Iterator[Chunk]]:
+        """Applies step `step` exactly once (a retry of the last one applies nothing) and
+        returns the result with the parameters `options` asks for."""
+        view = self._view(job_id)
+        slot = self._slot(job_id)
+        with slot.lock:
+            arrays = self._arrays(view, slot)
+            duplicate = step + 1 == arrays.next_step
+            if step != arrays.next_step and not duplicate:
+                raise FailedPrecondition(
+                    f"job {job_id!r} expects step {arrays.next_step}, not {step}",
+                    server_step=arrays.next_step, requested_step=step)
+            gradient = self._receive(arrays, chunks)
+            lr = float(self._jobs.learning_rates(job_id, step, 1)[0][0])
+            if duplicate:
+                result = StepResult(step, lr, arrays.last_skipped, arrays.next_step, True)
+            else:
+                result = self._apply(view, slot, arrays, gradient, lr)
+            touched = gradient.touched if isinstance(gradient, _Rows) else None
+            reply = self._reply(arrays, touched, options)
+        metrics.count_transfer(received_bytes=gradient.received_bytes)
+        return result, _counted(reply)
+
+    def _receive(self, arrays: JobArrays, chunks: Iterable[Chunk]) -> "_Dense | _Rows":
+        """Decodes and checks every chunk: into the gradient buffer, or as row gradients."""
+        stream = iter(chunks)
+        first = next(stream, None)
+        stream = stream if first is None else itertools.chain([first], stream)
+        if first is not None and first.rows:
+            sparse = SparseAssembler(arrays.layout)
+            for chunk in stream:
+                sparse.add(chunk)
+            gradients = sparse.gradients()
+            return _Rows(gradients, {name: np.unique(g.rows) for name, g in gradients.items()}, sparse.received_bytes)
+
+        def target(chunk: Chunk) -> np.ndarray:
+            span = checked_span(arrays.layout, chunk)
+            return arrays.grads[span.offset:span.stop]
+
+        dense = DenseAssembler(target)
+        for chunk in stream:
+            dense.add(chunk)
+        dense.finish({span.name: span.size for span in arrays.layout.spans})
+        return _Dense(dense.received_bytes)
+
+    def _apply(self, view: JobView, slot: _Slot, arrays: JobArrays, gradient: "_Dense | _Rows",
+               lr: float) -> StepResult:
+        config = view.spec.optimizer
+        backend, layout = self._backend, arrays.layout
+        started = time.perf_counter()
+        if isinstance(gradient, _Rows):
+            state = optim.update_rows(config, arrays.params, gradient.gradients, arrays.state, lr,
+                                      backend=backend, layout=layout)
+        else:
+            state = optim.update(config, arrays.params, arrays.grads, arrays.state, lr, backend=backend, layout=layout)
+        seconds = time.perf_counter() - started
+        skipped = state.skipped_nonfinite > arrays.state.skipped_nonfinite
+        arrays.state, arrays.next_step, arrays.last_skipped = state, arrays.next_step + 1, skipped
+        kind = type(config.algorithm).__name__.lower()
+        if skipped:
+            metrics.count_events(view.job_id, ["nonfinite_gradient"])
+        else:
+            metrics.observe_optimizer_step(view.job_id, kind, seconds, layout.size)
+        every = view.spec.snapshot_every_steps
+        if every and arrays.next_step - slot.snapshot_step >= every:
+            self._snapshot(view, slot, arrays)
+        return StepResult(arrays.next_step - 1, lr, skipped, arrays.next_step, False)
+
+    def _reply(self, arrays: JobArrays, touched: dict[str, np.ndarray] | None,
+               options: ReplyOptions) -> Iterable[Chunk]:
+        """The reply's chunks; call with the job's lock held (they are a consistent picture)."""
+        if options.mode == "none":
+            return ()
+        if options.mode == "touched" and touched is not None:
+            return replies.row_chunks(arrays.layout, arrays.params, touched, options)
+        return replies.dense_chunks(arrays.layout, arrays.params.copy(), options)
+
+    # ---- export and import ------------------------------------------------------------
+    def export(self, job_id: str) -> bytes:
+        """The whole job as one portable file (export_file), consistent as of one step."""
+        view = self._jobs.get(job_id)
+        slot = self._slot(job_id) if view.spec.optimizer is not None else None
+        with slot.lock if slot else contextlib.nullcontext():
+            loaded = self._loaded(view, slot) if slot else None
+            arrays, meta = loaded.to_archive() if loaded else ({}, None)
+            data = export_file.pack(export_file.ExportedJob(job_id, view.spec.document,
+                                                            policies.state_to_dict(view.state), arrays, meta))
+        metrics.count_transfer(sent_bytes=len(data))
+        return data
+
+    def import_job(self, job_id: str, data: bytes) -> tuple[str, int]:
+        """Creates a job from an exported file (named `job_id`, or as in the file); everything
+        is checked before the job is created, so a refused import leaves nothing behind."""
+        exported = export_file.unpack(data)
+        job_id = job_id or exported.job_id
+        spec = self._jobs.decode_spec(exported.spec_document)
+        state = policies.state_from_dict(exported.policy_state)
+        arrays = None
+        if exported.arrays_meta is not None:
+            if spec.optimizer is None:
+                raise InvalidArgument(FieldViolation("file.spec.optimizer", "the file has arrays but no optimizer"))
+            arrays = JobArrays.from_archive(spec.optimizer, exported.arrays, exported.arrays_meta, self._backend)
+        view = self._jobs.create(job_id, spec, state=state)
+        slot = self._slot(job_id)
+        with slot.lock:
+            slot.loaded = True
+            self._set_arrays(slot, arrays)
+            if arrays is not None:
+                self._snapshot(view, slot, arrays)
+        metrics.count_transfer(received_bytes=len(data))
+        return job_id, arrays.next_step if arrays else 0
+
+    # ---- durability -------------------------------------------------------------------
+    def _snapshot(self, view: JobView, slot: _Slot, arrays: JobArrays) -> None:
+        """Writes the job's snapshot; a failure is logged and counted, and the old one stays."""
+        started = time.perf_counter()
+        contents, meta = arrays.to_archive()
+        try:
+            self._snapshots.write(view.job_id, contents, {**meta, "job_create_time": view.create_time})
+        except OSError as error:
+            log.error("job %r: snapshot at step %d failed: %s", view.job_id, arrays.next_step, error)
+            metrics.observe_snapshot(time.perf_counter() - started, ok=False)
+            return
+        slot.snapshot_step = arrays.next_step
+        metrics.observe_snapshot(time.perf_counter() - started)
+
+    def snapshot_all(self) -> None:
+        """Snapshots every job that changed since its last snapshot (graceful shutdown)."""
+        with self._lock:
+            slots = list(self._slots.items())
+        for job_id, slot in slots:
+            with slot.lock:
+                if slot.arrays is None or slot.arrays.next_step == slot.snapshot_step:
+                    continue
+                try:
+                    view = self._jobs.get(job_id)
+                except LrctlError:
+                    continue
+                self._snapshot(view, slot, slot.arrays)
+
+
+def _counted(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """`chunks`, counting their payload bytes as sent."""
+    for chunk in chunks:
+        metrics.count_transfer(sent_bytes=len(chunk.data) + len(chunk.rows))
+        yield chunk
+
+
+@dataclass(frozen=True)
+class _Dense:
+    """A dense gradient, decoded into the job's gradient buffer."""
+
+    received_bytes: int
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A sparse gradient: row gradients by tensor, and the sorted unique rows each touches."""
+
+    gradients: dict[str, optim.RowGradient]
+    touched: dict[str, np.ndarray]
+    received_bytes: int
