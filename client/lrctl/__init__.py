@@ -6,6 +6,11 @@
     lr = job.lr(step)                       # served from a lease: ~1 RPC per 1000 steps
     decision = job.report(step, val_loss=0.42)
 
+    # Optionally, the server runs the optimizer (parameter server / optimizer offload):
+    job = client.create_job("run-2", policy={"lr": 1e-3}, optimizer={"adamw": {"weight_decay": 0.01}})
+    job.init_params({"w": w0, "b": b0})
+    params = job.step(step, {"w": grad_w, "b": grad_b})     # exactly once per step
+
 This package (SDK, CLI, generated stubs in lrctl.v1) never imports the server.
 """
 from lrctl.client import Client
@@ -22,10 +27,11 @@ from lrctl.errors import (
     Unavailable,
 )
 from lrctl.events import Decision, Event
-from lrctl.job import Job
+from lrctl.job import Job, Pulled
+from lrctl.tensors import Rows
 
 __all__ = [
-    "Client", "Job", "Decision", "Event", "LrctlError", "InvalidArgument", "NotFound", "AlreadyExists",
+    "Client", "Job", "Pulled", "Rows", "Decision", "Event", "LrctlError", "InvalidArgument", "NotFound", "AlreadyExists",
     "FailedPrecondition", "ResourceExhausted", "Unauthenticated", "PermissionDenied", "Unavailable",
     "DeadlineExceeded",
 ]

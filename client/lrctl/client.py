@@ -1,16 +1,19 @@
 """The lrctl client: one object per server, handing out job handles."""
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any, Iterator, Mapping
 
 import grpc
 
+from lrctl import wire
 from lrctl.channel import open_channel
 from lrctl.errors import from_rpc_error
 from lrctl.job import DEFAULT_HORIZON, Job
+from lrctl.optimizer import to_optimizer_spec
 from lrctl.policy import to_policy
-from lrctl.v1 import controller_pb2, controller_pb2_grpc, policy_pb2
+from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, optimizer_pb2_grpc, policy_pb2
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -26,6 +29,7 @@ class Client:
         self.channel = open_channel(target)
         self._stub = controller_pb2_grpc.ControllerStub(self.channel)
         self._diagnostics = controller_pb2_grpc.DiagnosticsStub(self.channel)
+        self._optimizer = optimizer_pb2_grpc.OptimizerStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()
@@ -50,16 +54,46 @@ class Client:
                 return
             raise from_rpc_error(error) from None
 
+    def _data(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        """A data-plane call that answers one message (unary or client stream)."""
+        try:
+            return getattr(self._optimizer, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def _data_stream(self, method: str, request: Any, timeout: float | None = None) -> Iterator[Any]:
+        """A data-plane call that answers a stream (server stream or bidi)."""
+        try:
+            yield from getattr(self._optimizer, method)(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
     # ---- jobs ---------------------------------------------------------------------------
     def create_job(self, job_id: str, policy: Mapping[str, Any] | policy_pb2.Policy, *,
+                   optimizer: Mapping[str, Any] | optimizer_pb2.OptimizerSpec | None = None,
                    labels: Mapping[str, str] | None = None, idempotency_key: str | None = None,
                    horizon: int = DEFAULT_HORIZON) -> Job:
-        """Registers a job; retried safely (an idempotency key is always sent)."""
+        """Registers a job; retried safely (an idempotency key is always sent). With an
+        `optimizer` (e.g. {"adam": {"betas": [0.9, 0.999]}}) the server can also run its steps."""
+        spec = controller_pb2.JobSpec(policy=to_policy(policy), labels=labels or {})
+        if optimizer is not None:
+            spec.optimizer.CopyFrom(to_optimizer_spec(optimizer))
         request = controller_pb2.CreateJobRequest(
-            job_id=job_id, spec=controller_pb2.JobSpec(policy=to_policy(policy), labels=labels or {}),
-            idempotency_key=idempotency_key or uuid.uuid4().hex)
+            job_id=job_id, spec=spec, idempotency_key=idempotency_key or uuid.uuid4().hex)
         self._call("CreateJob", request)
         return Job(self, job_id, horizon)
+
+    def import_job(self, path: str | os.PathLike[str], job_id: str = "", *,
+                   chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> Job:
+        """Creates a job from a file `Job.export` wrote, under `job_id` or the id in the file;
+        it continues where the exported job was (same step, parameters, optimizer and policy state)."""
+        def requests() -> Iterator[optimizer_pb2.ImportJobRequest]:
+            yield optimizer_pb2.ImportJobRequest(header=optimizer_pb2.ImportHeader(job_id=job_id))
+            with open(path, "rb") as file:
+                while data := file.read(chunk_bytes):
+                    yield optimizer_pb2.ImportJobRequest(data=data)
+
+        return Job(self, self._data("ImportJob", requests(), timeout).job_id)
 
     def job(self, job_id: str, horizon: int = DEFAULT_HORIZON) -> Job:
         """A handle on an existing job, without a call."""

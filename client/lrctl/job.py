@@ -1,18 +1,33 @@
-"""A handle on one job: its LR (served from a lease), reports, overrides, events."""
+"""A handle on one job: its LR (served from a lease), reports, overrides, events, and its
+optimizer on the server (upload parameters, step with gradients, pull)."""
 from __future__ import annotations
 
+import os
 import threading
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, NamedTuple
 
+import numpy as np
+
+from lrctl import wire
 from lrctl.events import Decision, Event
 from lrctl.lease import Lease
 from lrctl.policy import to_policy
-from lrctl.v1 import controller_pb2, policy_pb2
+from lrctl.tensors import Assembler, dtype_code, to_chunks
+from lrctl.v1 import controller_pb2, optimizer_pb2, policy_pb2
 
 if TYPE_CHECKING:
     from lrctl.client import Client
 
 DEFAULT_HORIZON = 1000
+REPLY_MODES = {"all": optimizer_pb2.REPLY_MODE_ALL, "touched": optimizer_pb2.REPLY_MODE_TOUCHED,
+               "none": optimizer_pb2.REPLY_MODE_NONE}
+
+
+class Pulled(NamedTuple):
+    """The server's parameters and the step it expects next: `step, params = job.pull()`."""
+
+    step: int
+    params: dict[str, np.ndarray]
 
 
 class Job:
@@ -30,6 +45,8 @@ class Job:
         self._lease: Lease | None = None
         self._follower: threading.Thread | None = None
         self.rpc_count = 0
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self.last_step_result: optimizer_pb2.StepResult | None = None
 
     def __repr__(self) -> str:
         return f"Job({self.job_id!r})"
@@ -126,3 +143,69 @@ class Job:
 
         self._follower = threading.Thread(target=run, name=f"lrctl-follow-{self.job_id}", daemon=True)
         self._follower.start()
+
+    # ---- the optimizer on the server ----------------------------------------------------
+    def init_params(self, params: Mapping[str, Any], *, wire_dtype: str = "float32",
+                    chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> int:
+        """Uploads the initial parameters ({name: array}, in a fixed order) and resets the
+        optimizer state; allowed until the first step. Returns the number of elements."""
+        self._shapes = {name: np.shape(value) for name, value in params.items()}
+
+        def requests() -> Iterator[optimizer_pb2.UploadParametersRequest]:
+            yield optimizer_pb2.UploadParametersRequest(header=optimizer_pb2.UploadHeader(job_id=self.job_id))
+            for chunk in to_chunks(params, wire_dtype, chunk_bytes, self._shapes):
+                yield optimizer_pb2.UploadParametersRequest(chunk=chunk)
+
+        return self.client._data("UploadParameters", requests(), timeout).elements
+
+    def step(self, step: int, grads: Mapping[str, Any], *, reply: str = "all", wire_dtype: str = "float32",
+             chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> dict[str, Any] | None:
+        """Sends the gradients of `step` ({name: array}, or {name: lrctl.Rows} for rows of 2-D
+        tensors) and returns the updated parameters: all, only the touched rows (`reply=
+        "touched"`, as Rows), or None (`reply="none"`). Exactly once: retrying a step that was
+        applied returns the current parameters and applies nothing (`last_step_result.duplicate`).
+        A step the server does not expect raises FailedPrecondition with `.server_step`."""
+        if reply not in REPLY_MODES:
+            raise ValueError(f"reply must be one of {', '.join(REPLY_MODES)}, not {reply!r}")
+        header = optimizer_pb2.StepHeader(job_id=self.job_id, step=step, reply_mode=REPLY_MODES[reply],
+                                          reply_dtype=dtype_code(wire_dtype), reply_chunk_bytes=chunk_bytes)
+
+        def requests() -> Iterator[optimizer_pb2.StepRequest]:
+            yield optimizer_pb2.StepRequest(header=header)
+            for chunk in to_chunks(grads, wire_dtype, chunk_bytes, self._shapes):
+                yield optimizer_pb2.StepRequest(chunk=chunk)
+
+        assembler = Assembler()
+        for message in self.client._data_stream("Step", requests(), timeout):
+            if message.HasField("result"):
+                self.last_step_result = message.result
+            else:
+                assembler.add(message.chunk)
+        self._shapes.update(assembler.shapes)
+        return None if reply == "none" else assembler.tensors()
+
+    def pull(self, *, wire_dtype: str = "float32", chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES,
+             timeout: float | None = None) -> Pulled:
+        """The server's current parameters and the step it expects next (to resync after a
+        server restart: the parameters are those of its last snapshot)."""
+        request = optimizer_pb2.PullParametersRequest(job_id=self.job_id, dtype=dtype_code(wire_dtype),
+                                                      chunk_bytes=chunk_bytes)
+        assembler, step = Assembler(), 0
+        for message in self.client._data_stream("PullParameters", request, timeout):
+            if message.HasField("header"):
+                step = message.header.server_step
+            else:
+                assembler.add(message.chunk)
+        self._shapes.update(assembler.shapes)
+        return Pulled(step, assembler.tensors())
+
+    def export(self, path: str | os.PathLike[str], *, chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES,
+               timeout: float | None = None) -> int:
+        """Writes the whole job (spec, policy state, parameters, optimizer state, step) to
+        `path` as one portable file (an .npz with JSON metadata); returns its size in bytes."""
+        request = optimizer_pb2.ExportJobRequest(job_id=self.job_id, chunk_bytes=chunk_bytes)
+        size = 0
+        with open(path, "wb") as file:
+            for message in self.client._data_stream("ExportJob", request, timeout):
+                size += file.write(message.data)
+        return size

@@ -1,0 +1,98 @@
+"""Named tensors <-> streams of TensorChunk messages, for the data plane's calls.
+
+Dense tensors go as element ranges of their flattened float32 values; `Rows` (some rows of
+a 2-D tensor: an embedding table's sparse gradient, or a touched-rows reply) go as whole
+rows with their indices. Every chunk carries at most `chunk_bytes` bytes of data.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterator, Mapping, NamedTuple
+
+import numpy as np
+
+from lrctl import wire
+from lrctl.v1 import optimizer_pb2
+
+DTYPES = {"float32": optimizer_pb2.DTYPE_FLOAT32, "float16": optimizer_pb2.DTYPE_FLOAT16,
+          "bfloat16": optimizer_pb2.DTYPE_BFLOAT16}
+DTYPE_NAMES = {value: name for name, value in DTYPES.items()}
+
+
+class Rows(NamedTuple):
+    """Rows of a 2-D tensor: values[i] is row rows[i]. `shape` is the whole tensor's (for a
+    gradient it may be left out when the job handle knows it from init_params or pull)."""
+
+    rows: np.ndarray
+    values: np.ndarray
+    shape: tuple[int, ...] | None = None
+
+
+def dtype_code(name: str) -> int:
+    if name not in DTYPES:
+        raise ValueError(f"wire dtype must be one of {', '.join(DTYPES)}, not {name!r}")
+    return DTYPES[name]
+
+
+def to_chunks(tensors: Mapping[str, Any], dtype: str, chunk_bytes: int,
+              shapes: Mapping[str, tuple[int, ...]]) -> Iterator[dict[str, Any]]:
+    """TensorChunk fields for `tensors` (arrays or Rows), in order; each encoded as it is sent.
+
+    Fields, not messages: `StepRequest(chunk=fields)` builds the chunk in place, where
+    `StepRequest(chunk=TensorChunk(...))` copies the finished message, data and all."""
+    code = dtype_code(dtype)
+    for name, tensor in tensors.items():
+        if isinstance(tensor, Rows):
+            yield from _row_chunks(name, tensor, code, dtype, chunk_bytes, shapes)
+            continue
+        array = np.asarray(tensor)
+        flat = np.ascontiguousarray(array, dtype=np.float32).reshape(-1)
+        for start, stop in wire.chunk_spans(flat.size, dtype, chunk_bytes):
+            yield {"name": name, "shape": array.shape, "dtype": code, "offset": start,
+                   "data": wire.encode(flat[start:stop], dtype)}
+
+
+def _row_chunks(name: str, tensor: Rows, code: int, dtype: str, chunk_bytes: int,
+                shapes: Mapping[str, tuple[int, ...]]) -> Iterator[dict[str, Any]]:
+    shape = tensor.shape or shapes.get(name)
+    if shape is None:
+        raise ValueError(f"Rows for {name!r} need the tensor's shape: give Rows(rows, values, shape)")
+    rows = np.asarray(tensor.rows, dtype="<i8").reshape(-1)
+    values = np.ascontiguousarray(tensor.values, dtype=np.float32).reshape(rows.size, -1)
+    per_chunk = max(chunk_bytes // max(values.shape[1] * wire.ITEMSIZE[dtype], 1), 1)
+    for start in range(0, max(rows.size, 1), per_chunk):
+        yield {"name": name, "shape": shape, "dtype": code, "rows": rows[start:start + per_chunk].tobytes(),
+               "data": wire.encode(values[start:start + per_chunk], dtype)}
+
+
+class Assembler:
+    """Collects reply chunks into float32 arrays (dense tensors) and Rows (touched rows)."""
+
+    def __init__(self) -> None:
+        self.dense: dict[str, np.ndarray] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}
+        self._rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def add(self, chunk: optimizer_pb2.TensorChunk) -> None:
+        data, dtype, shape = chunk.data, DTYPE_NAMES[chunk.dtype], tuple(chunk.shape)
+        self._shapes[chunk.name] = shape
+        if chunk.rows:
+            rows = np.frombuffer(chunk.rows, dtype="<i8")
+            self._rows.setdefault(chunk.name, []).append((rows, wire.decode(data, dtype).reshape(rows.size, -1)))
+            return
+        flat = self.dense.get(chunk.name)
+        if flat is None:
+            flat = self.dense[chunk.name] = np.empty(math.prod(shape), dtype=np.float32)
+        wire.decode_into(flat[chunk.offset:chunk.offset + len(data) // wire.ITEMSIZE[dtype]], data, dtype)
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return dict(self._shapes)
+
+    def tensors(self) -> dict[str, Any]:
+        """Dense tensors reshaped, and Rows for tensors that came as rows, in arrival order."""
+        out: dict[str, Any] = {name: flat.reshape(self._shapes[name]) for name, flat in self.dense.items()}
+        for name, parts in self._rows.items():
+            out[name] = Rows(np.concatenate([r for r, _ in parts]), np.concatenate([v for _, v in parts]),
+                             self._shapes[name])
+        return out
