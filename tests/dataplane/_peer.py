@@ -1,0 +1,47 @@
+"""torch.optim on the same data as a remote job: the golden values of the data-plane tests."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+SHAPES = {"embedding": (40, 8), "bias": (8,), "conv": (4, 3, 3, 3)}
+# Warmup into cosine, so the LR changes every step: torch's SequentialLR(LinearLR -> CosineAnnealingLR).
+POLICY = {"lr": 0.02, "warmup": {"steps": 10, "start_factor": 0.1}, "schedule": {"cosine": {"t_max": 40}}}
+
+
+def torch_scheduler(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+    warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.1, total_iters=10)
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=40)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[10])
+
+
+def initial_params(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in SHAPES.items()}
+
+
+def gradients(steps: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{name: rng.standard_normal(shape).astype(np.float32) for name, shape in SHAPES.items()}
+            for _ in range(steps)]
+
+
+class TorchRun:
+    """A torch optimizer and scheduler stepping tensors named like the remote job's."""
+
+    def __init__(self, torch_class: type, kwargs: dict, params: dict[str, np.ndarray]) -> None:
+        self.tensors = {name: torch.nn.Parameter(torch.from_numpy(value.copy())) for name, value in params.items()}
+        self.optimizer = torch_class(list(self.tensors.values()), lr=POLICY["lr"], foreach=False, **kwargs)
+        self.scheduler = torch_scheduler(self.optimizer)
+
+    def step(self, grads: dict[str, np.ndarray]) -> float:
+        """One step with `grads`; returns the LR it used."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        for name, tensor in self.tensors.items():
+            tensor.grad = torch.from_numpy(np.ascontiguousarray(grads[name], dtype=np.float32))
+        self.optimizer.step()
+        self.scheduler.step()
+        return lr
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {name: tensor.detach().numpy().copy() for name, tensor in self.tensors.items()}
