@@ -27,9 +27,13 @@ class Client:
         self.target = target
         self.timeout = timeout
         self.channel = open_channel(target)
-        self._stub = controller_pb2_grpc.ControllerStub(self.channel)
         self._diagnostics = controller_pb2_grpc.DiagnosticsStub(self.channel)
-        self._optimizer = optimizer_pb2_grpc.OptimizerStub(self.channel)
+        stubs = {controller_pb2.DESCRIPTOR.services_by_name["Controller"]:
+                     controller_pb2_grpc.ControllerStub(self.channel),
+                 optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"]:
+                     optimizer_pb2_grpc.OptimizerStub(self.channel)}
+        self._methods = {name: getattr(stub, name) for service, stub in stubs.items()
+                         for name in service.methods_by_name}
 
     def close(self) -> None:
         self.channel.close()
@@ -41,31 +45,24 @@ class Client:
         self.close()
 
     def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        """A Controller or Optimizer call that answers one message (unary or client stream)."""
         try:
-            return getattr(self._stub, method)(request, timeout=timeout or self.timeout)
+            return self._methods[method](request, timeout=timeout or self.timeout)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
-    def _stream(self, method: str, request: Any, timeout: float | None = None) -> Iterator[Any]:
+    def _stream(self, method: str, request: Any, timeout: float | None, *,
+                end_on_cancel: bool = False) -> Iterator[Any]:
+        """A call that answers a stream; `timeout` None means no deadline (a watch).
+
+        Only a watch may end quietly when cancelled (the channel closed under it); a
+        cancelled data stream raises, since its answer would be incomplete.
+        """
         try:
-            yield from getattr(self._stub, method)(request, timeout=timeout)
+            yield from self._methods[method](request, timeout=timeout)
         except grpc.RpcError as error:
-            if error.code() == grpc.StatusCode.CANCELLED:
+            if end_on_cancel and error.code() == grpc.StatusCode.CANCELLED:
                 return
-            raise from_rpc_error(error) from None
-
-    def _data(self, method: str, request: Any, timeout: float | None = None) -> Any:
-        """A data-plane call that answers one message (unary or client stream)."""
-        try:
-            return getattr(self._optimizer, method)(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
-
-    def _data_stream(self, method: str, request: Any, timeout: float | None = None) -> Iterator[Any]:
-        """A data-plane call that answers a stream (server stream or bidi)."""
-        try:
-            yield from getattr(self._optimizer, method)(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
     # ---- jobs ---------------------------------------------------------------------------
@@ -93,7 +90,7 @@ class Client:
                 while data := file.read(chunk_bytes):
                     yield optimizer_pb2.ImportJobRequest(data=data)
 
-        return Job(self, self._data("ImportJob", requests(), timeout).job_id)
+        return Job(self, self._call("ImportJob", requests(), timeout).job_id)
 
     def job(self, job_id: str, horizon: int = DEFAULT_HORIZON) -> Job:
         """A handle on an existing job, without a call."""

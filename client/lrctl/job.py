@@ -127,7 +127,7 @@ class Job:
     def watch(self, since_version: int = 0, timeout: float | None = None) -> Iterator[Event]:
         """Stored events after `since_version`, then live ones, until the job is deleted."""
         for event in self.client._stream("WatchJob", controller_pb2.WatchJobRequest(
-                job_id=self.job_id, since_version=since_version), timeout=timeout):
+                job_id=self.job_id, since_version=since_version), timeout, end_on_cancel=True):
             self.invalidate(event.version)
             yield Event.from_proto(event)
 
@@ -156,7 +156,7 @@ class Job:
             for chunk in to_chunks(params, wire_dtype, chunk_bytes, self._shapes):
                 yield optimizer_pb2.UploadParametersRequest(chunk=chunk)
 
-        return self.client._data("UploadParameters", requests(), timeout).elements
+        return self.client._call("UploadParameters", requests(), timeout).elements
 
     def step(self, step: int, grads: Mapping[str, Any], *, reply: str = "all", wire_dtype: str = "float32",
              chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> dict[str, Any] | None:
@@ -176,7 +176,7 @@ class Job:
                 yield optimizer_pb2.StepRequest(chunk=chunk)
 
         assembler = Assembler()
-        for message in self.client._data_stream("Step", requests(), timeout):
+        for message in self.client._stream("Step", requests(), timeout or self.client.timeout):
             if message.HasField("result"):
                 self.last_step_result = message.result
             else:
@@ -191,7 +191,7 @@ class Job:
         request = optimizer_pb2.PullParametersRequest(job_id=self.job_id, dtype=dtype_code(wire_dtype),
                                                       chunk_bytes=chunk_bytes)
         assembler, step = Assembler(), 0
-        for message in self.client._data_stream("PullParameters", request, timeout):
+        for message in self.client._stream("PullParameters", request, timeout or self.client.timeout):
             if message.HasField("header"):
                 step = message.header.server_step
             else:
@@ -206,6 +206,6 @@ class Job:
         request = optimizer_pb2.ExportJobRequest(job_id=self.job_id, chunk_bytes=chunk_bytes)
         size = 0
         with open(path, "wb") as file:
-            for message in self.client._data_stream("ExportJob", request, timeout):
+            for message in self.client._stream("ExportJob", request, timeout or self.client.timeout):
                 size += file.write(message.data)
         return size

@@ -7,16 +7,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from google.protobuf import json_format
-
-from lrctl.errors import InvalidArgument
+from lrctl.config_message import to_message
 from lrctl.v1 import optimizer_pb2
 
 
 def to_optimizer_spec(optimizer: Mapping[str, Any] | optimizer_pb2.OptimizerSpec) -> optimizer_pb2.OptimizerSpec:
-    if isinstance(optimizer, optimizer_pb2.OptimizerSpec):
-        return optimizer
-    try:
-        return json_format.ParseDict(dict(optimizer), optimizer_pb2.OptimizerSpec())
-    except json_format.ParseError as error:
-        raise InvalidArgument(f"INVALID_ARGUMENT: optimizer: {error}", [("optimizer", str(error))]) from None
+    return to_message(optimizer, optimizer_pb2.OptimizerSpec, "optimizer")

@@ -6,19 +6,13 @@ import pathlib
 from typing import Any, Mapping
 
 import yaml
-from google.protobuf import json_format
 
-from lrctl.errors import InvalidArgument
+from lrctl.config_message import to_message
 from lrctl.v1 import policy_pb2
 
 
 def to_policy(policy: Mapping[str, Any] | policy_pb2.Policy) -> policy_pb2.Policy:
-    if isinstance(policy, policy_pb2.Policy):
-        return policy
-    try:
-        return json_format.ParseDict(dict(policy), policy_pb2.Policy())
-    except json_format.ParseError as error:
-        raise InvalidArgument(f"INVALID_ARGUMENT: policy: {error}", [("policy", str(error))]) from None
+    return to_message(policy, policy_pb2.Policy, "policy")
 
 
 def load_policy(path: str | pathlib.Path) -> policy_pb2.Policy:
