@@ -7,6 +7,9 @@ tolerance). The scenarios:
 
 - warmup + restarts: SGD, SequentialLR(LinearLR -> CosineAnnealingWarmRestarts), stepped per batch
 - plateau: Adam, ReduceLROnPlateau on the validation loss after each epoch
+- server-side optimizer: (b) is `lrctl.torch.RemoteOptimizer` instead: the job runs SGD with
+  momentum under the warmup + restarts policy on the server; (a) is torch.optim.SGD with the
+  same SequentialLR
 
     python examples/train_mlp.py --embedded --plot mlp.png        # starts its own lrctl server
     python examples/train_mlp.py --server 127.0.0.1:50051         # or uses yours
@@ -17,10 +20,7 @@ import argparse
 import contextlib
 import dataclasses
 import pathlib
-import re
-import subprocess
 import sys
-import tempfile
 import uuid
 from typing import Callable, Iterator
 
@@ -29,13 +29,13 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingWarmRestarts, LinearLR, ReduceLROnPlateau, SequentialLR
 
 import lrctl
-from lrctl.torch import RemoteLRScheduler
+from lrctl.cli.demo_cmd import embedded_server
+from lrctl.torch import RemoteLRScheduler, RemoteOptimizer
 
 SEED = 0
 FEATURES, HIDDEN = 16, 64
 TRAIN, VALIDATION, BATCH = 1024, 256, 32
 LOSS_RTOL = 1e-5
-SERVING_LINE = re.compile(r"lrctl: serving on (\S+)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,22 +46,32 @@ class Scenario:
     # The torch side: builds the scheduler and says which of its hooks the loop calls.
     torch_scheduler: Callable[[torch.optim.Optimizer], object]
     torch_steps_per_batch: bool
+    # The job's optimizer spec when lrctl runs the optimizer too (RemoteOptimizer), else None.
+    server_optimizer: dict | None = None
+
+
+WARMUP_RESTARTS = {"lr": 0.05, "warmup": {"steps": 40, "start_factor": 0.1},
+                   "schedule": {"cosine_restarts": {"t_0": 64, "t_mult": 2, "eta_min": 1e-4}}}
+
+
+def warmup_restarts(opt: torch.optim.Optimizer) -> SequentialLR:
+    return SequentialLR(opt, [LinearLR(opt, start_factor=0.1, total_iters=40),
+                              CosineAnnealingWarmRestarts(opt, T_0=64, T_mult=2, eta_min=1e-4)], milestones=[40])
 
 
 SCENARIOS = (
     Scenario(
         name="warmup + restarts", optimizer=lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9),
-        policy={"lr": 0.05, "warmup": {"steps": 40, "start_factor": 0.1},
-                "schedule": {"cosine_restarts": {"t_0": 64, "t_mult": 2, "eta_min": 1e-4}}},
-        torch_scheduler=lambda opt: SequentialLR(opt, [
-            LinearLR(opt, start_factor=0.1, total_iters=40),
-            CosineAnnealingWarmRestarts(opt, T_0=64, T_mult=2, eta_min=1e-4)], milestones=[40]),
-        torch_steps_per_batch=True),
+        policy=WARMUP_RESTARTS, torch_scheduler=warmup_restarts, torch_steps_per_batch=True),
     Scenario(
         name="plateau", optimizer=lambda params: torch.optim.Adam(params, lr=0.01),
         policy={"lr": 0.01, "plateau": {"metric": "val_loss", "factor": 0.5, "patience": 1, "threshold": 0.01}},
         torch_scheduler=lambda opt: ReduceLROnPlateau(opt, factor=0.5, patience=1, threshold=0.01),
         torch_steps_per_batch=False),
+    Scenario(
+        name="server-side optimizer", optimizer=lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9),
+        policy=WARMUP_RESTARTS, torch_scheduler=warmup_restarts, torch_steps_per_batch=True,
+        server_optimizer={"sgd": {"momentum": 0.9}}),
 )
 
 
@@ -81,16 +91,23 @@ def make_data() -> tuple[torch.Tensor, ...]:
 
 
 def train(scenario: Scenario, data: tuple[torch.Tensor, ...], epochs: int, job: lrctl.Job | None) -> Run:
-    """One training run; `job` None means torch's schedulers, else RemoteLRScheduler on the job."""
+    """One training run; `job` None means torch's optimizer and schedulers, else RemoteLRScheduler
+    on the job (or RemoteOptimizer, when the scenario runs the optimizer on the server)."""
     x, y, x_val, y_val = data
     torch.manual_seed(SEED)
     model = torch.nn.Sequential(torch.nn.Linear(FEATURES, HIDDEN), torch.nn.ReLU(), torch.nn.Linear(HIDDEN, 1))
-    optimizer = scenario.optimizer(list(model.parameters()))
-    if job is None:
+    after_batch: Callable[..., object] | None
+    after_epoch: Callable[..., object] | None
+    if job is not None and scenario.server_optimizer is not None:
+        optimizer: torch.optim.Optimizer = RemoteOptimizer(model, job)               # optimizer and scheduler
+        after_batch = after_epoch = None
+    elif job is None:
+        optimizer = scenario.optimizer(list(model.parameters()))
         scheduler = scenario.torch_scheduler(optimizer)
         after_batch = scheduler.step if scenario.torch_steps_per_batch else None
         after_epoch = None if scenario.torch_steps_per_batch else scheduler.step     # step(val_loss)
     else:
+        optimizer = scenario.optimizer(list(model.parameters()))
         scheduler = RemoteLRScheduler(optimizer, job)                                 # the one-line change
         after_batch = scheduler.step
         after_epoch = scheduler.report if "plateau" in scenario.policy else None      # report(val_loss)
@@ -156,29 +173,6 @@ def write_plot(path: pathlib.Path, results: list[tuple[Scenario, Run, Run]]) -> 
     print(f"plot written to {path}")
 
 
-@contextlib.contextmanager
-def embedded_server() -> Iterator[str]:
-    """`lrctl serve` on a free loopback port with a throwaway data directory."""
-    with tempfile.TemporaryDirectory(prefix="lrctl-example-") as data_dir:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lrctl.cli.main", "serve", "--listen", "127.0.0.1:0", "--metrics-port", "0",
-             "--data-dir", data_dir], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        try:
-            assert process.stdout is not None
-            seen = []
-            for line in process.stdout:
-                seen.append(line)
-                match = SERVING_LINE.search(line)
-                if match:
-                    break
-            else:
-                raise RuntimeError("lrctl serve exited before serving:\n" + "".join(seen))
-            yield match.group(1)
-        finally:
-            process.terminate()
-            process.wait(30)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group(required=True)
@@ -191,15 +185,17 @@ def main(argv: list[str] | None = None) -> int:
 
     data = make_data()
     with contextlib.ExitStack() as stack:
-        address = args.server or stack.enter_context(embedded_server())
+        address = args.server or stack.enter_context(embedded_server()).address
         client = stack.enter_context(lrctl.Client(address))
         results = []
         for scenario in SCENARIOS:
             job_id = f"train-mlp-{scenario.name.split()[0]}-{uuid.uuid4().hex[:8]}"
-            job = client.create_job(job_id, scenario.policy, labels={"example": "train_mlp"})
+            job = client.create_job(job_id, scenario.policy, optimizer=scenario.server_optimizer,
+                                    labels={"example": "train_mlp"})
             local = train(scenario, data, args.epochs, job=None)
             remote = train(scenario, data, args.epochs, job=job)
-            print(f"\njob {job_id} on {address}: {job.rpc_count} GetLearningRate calls for {len(remote.lrs)} steps")
+            print(f"\njob {job_id} on {address}: {job.rpc_count} GetLearningRate calls for {len(remote.lrs)} steps"
+                  + (" (optimizer on the server)" if scenario.server_optimizer else ""))
             compare(scenario, local, remote, args.print_every)
             results.append((scenario, local, remote))
     if args.plot:

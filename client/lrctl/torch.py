@@ -1,9 +1,12 @@
-"""PyTorch integration: `RemoteLRScheduler`, an `LRScheduler` whose LRs come from an lrctl job.
+"""PyTorch integration: `RemoteLRScheduler`, an `LRScheduler` whose LRs come from an lrctl job,
+and `RemoteOptimizer`, an `Optimizer` whose update runs on the server.
 
     scheduler = RemoteLRScheduler(optimizer, job)    # instead of SequentialLR(...), CosineAnnealingLR(...)
     for batch in loader:
         loss.backward(); optimizer.step(); scheduler.step()
     decision = scheduler.report(val_loss)            # instead of ReduceLROnPlateau.step(val_loss)
+
+    optimizer = RemoteOptimizer(model, job)          # instead of torch.optim.Adam(...) and a scheduler
 
 The step is the scheduler's own counter (`last_epoch`, the number of `step()` calls), as in
 torch: an optimizer step that a GradScaler skips still counts once `scheduler.step()` is
@@ -12,14 +15,16 @@ called, so the LR stays `job.lr(t)` and never drifts from the job's step.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from lrctl.events import Decision
-from lrctl.job import Job
+from lrctl.errors import FailedPrecondition
+from lrctl.job import Job, Pulled
+from lrctl.tensors import Rows
 
 # Keys of state_dict(); the optimizer and the job handle (a live channel) are not state.
 STATE_KEYS = ("last_epoch", "_step_count", "_last_lr", "base_lrs", "group_scales", "metric")
@@ -116,3 +121,131 @@ class RemoteLRScheduler(LRScheduler):
         set_group_lrs(self.optimizer, lrs)
         self._last_lr = [group["lr"].clone() if isinstance(group["lr"], torch.Tensor) else group["lr"]
                          for group in self.optimizer.param_groups]
+
+
+NamedParams = torch.nn.Module | Iterable[torch.Tensor] | Iterable[tuple[str, torch.Tensor]]
+
+
+def named_params(params: NamedParams) -> list[tuple[str, torch.Tensor]]:
+    """(name, tensor) pairs: a module's `named_parameters()`, the pairs given, or "p0", "p1", ..."""
+    if isinstance(params, torch.nn.Module):
+        return list(params.named_parameters())
+    items = list(params)
+    if any(isinstance(item, dict) for item in items):
+        raise ValueError("Invalid params: param group dicts are not supported (the job's optimizer has one "
+                         "set of hyperparameters); pass a module, tensors or (name, tensor) pairs")
+    if all(isinstance(item, tuple) for item in items):
+        return [(str(name), tensor) for name, tensor in items]
+    return [(f"p{index}", tensor) for index, tensor in enumerate(items)]
+
+
+class RemoteOptimizer(Optimizer):
+    """An `Optimizer` whose `step()` sends every `.grad` to the job and writes back what the
+    server's optimizer (the job's `optimizer` spec, under the job's LR policy) returns.
+
+    The parameters are uploaded at construction, unless the server already stepped them: then
+    the server's parameters and step are loaded into the model (resuming after a restart).
+    `param_groups[0]["lr"]` is always the LR the next step will use, as with a local optimizer
+    and its scheduler, so loggers and LR monitors keep working; setting it changes nothing.
+    Sparse gradients (`nn.Embedding(sparse=True)`) go as their rows when every gradient is
+    sparse, and the server replies with the touched rows only; a server step is either sparse
+    or dense, so next to dense gradients they go dense (the update torch.optim gives the same
+    model with sparse=False).
+    """
+
+    def __init__(self, params: NamedParams, job: Job, *, wire_dtype: str = "float32",
+                 chunk_bytes: int | None = None) -> None:
+        named = named_params(params)
+        if not named:
+            raise ValueError("Invalid params: RemoteOptimizer got an empty parameter list")
+        names = [name for name, _ in named]
+        if len(set(names)) != len(names):
+            raise ValueError(f"Invalid params: duplicate parameter names in {names}")
+        self.job = job
+        self.names = names
+        self.wire_options: dict[str, Any] = {"wire_dtype": wire_dtype}
+        if chunk_bytes is not None:
+            self.wire_options["chunk_bytes"] = chunk_bytes
+        self.step_count = 0
+        self.last_lr: float | None = None
+        super().__init__([tensor for _, tensor in named], {"lr": 0.0})
+        self._sync()
+
+    def _named(self) -> list[tuple[str, torch.Tensor]]:
+        return list(zip(self.names, self.param_groups[0]["params"], strict=True))
+
+    def _sync(self) -> None:
+        """Uploads the parameters, or loads the server's when it has already stepped them."""
+        try:
+            pulled = self.job.pull(**self.wire_options)
+        except FailedPrecondition:  # the job has no parameters yet
+            pulled = Pulled(0, {})
+        if pulled.step > 0:
+            missing = set(self.names) - set(pulled.params)
+            if missing:
+                raise ValueError(f"job {self.job.job_id!r} is at step {pulled.step} but has no "
+                                 f"parameters named {sorted(missing)}")
+            self._write(pulled.params)
+        else:
+            self.job.init_params({name: tensor.detach().cpu().numpy() for name, tensor in self._named()},
+                                 **self.wire_options)
+        self.step_count = pulled.step
+        self._set_lr()
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        """Sends the gradients of this step; parameters without a gradient are not sent."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        with_grads = [(name, tensor.grad) for name, tensor in self._named() if tensor.grad is not None]
+        if not with_grads:
+            return loss
+        sparse = all(grad.is_sparse for _, grad in with_grads)
+        grads: dict[str, Any] = {}
+        for name, grad in with_grads:
+            if sparse:
+                grad = grad.coalesce()
+                grads[name] = Rows(grad.indices()[0].cpu().numpy(), grad.values().cpu().numpy(), tuple(grad.shape))
+            else:
+                grads[name] = (grad.to_dense() if grad.is_sparse else grad).detach().cpu().numpy()
+        reply = "touched" if sparse else "all"
+        self._write(self.job.step(self.step_count, grads, reply=reply, **self.wire_options))
+        result = self.job.last_step_result
+        self.step_count = result.server_step if result is not None else self.step_count + 1
+        self.last_lr = result.lr if result is not None else None
+        self._set_lr()
+        return loss
+
+    @torch.no_grad()
+    def _write(self, values: Mapping[str, Any]) -> None:
+        """Copies the server's tensors into the parameters in place: `copy_` from a zero-copy
+        `from_numpy` view is the one copy a numpy assignment would make, and it also bumps
+        autograd's version counter and works on any device."""
+        for name, tensor in self._named():
+            value = values.get(name)
+            if value is None:
+                continue
+            if isinstance(value, Rows):
+                rows = torch.from_numpy(value.rows).to(tensor.device)
+                tensor.index_copy_(0, rows, torch.from_numpy(value.values).to(tensor.device, tensor.dtype))
+            else:
+                tensor.copy_(torch.from_numpy(value).reshape(tensor.shape))
+
+    def _set_lr(self) -> None:
+        set_group_lrs(self, [self.job.lr(self.step_count)])
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        """The step and the job id (the optimizer state lives on the server, in the job)."""
+        return {"step": self.step_count, "job_id": self.job.job_id}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # type: ignore[override]
+        """Resumes at the saved step; the server's parameters are those of that step only if the
+        job was not stepped since (a step the server does not expect raises FailedPrecondition)."""
+        saved_job = state_dict.get("job_id", self.job.job_id)
+        if saved_job != self.job.job_id:
+            raise ValueError(f"Invalid state_dict: it was saved for job {saved_job!r}, this optimizer drives "
+                             f"job {self.job.job_id!r}")
+        self.step_count = int(state_dict["step"])
+        self._set_lr()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -93,3 +94,22 @@ def test_serve_help_lists_every_flag() -> None:
                          text=True, check=True).stdout
     for flag in ("--listen", "--metrics-port", "--data-dir", "--config", "--workers", "--grace-seconds"):
         assert flag in out
+
+
+def test_demo_trains_against_its_own_server() -> None:
+    result = subprocess.run([sys.executable, "-m", "lrctl.cli.main", "demo", "--steps", "200"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"metrics on http://127\.0\.0\.1:\d+/metrics", result.stdout)
+    steps = [line.split() for line in result.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(row[0]) for row in steps] == list(range(0, 200, 25))
+    assert all(0 < float(row[1]) <= 0.02 for row in steps), "lr column"
+    assert "restart at step 80" in result.stdout
+    assert "server stopped" in result.stdout
+
+
+def test_demo_without_torch_says_so() -> None:
+    code = "import sys; sys.modules['torch'] = None; from lrctl.cli.main import main; sys.exit(main(['demo']))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "lrctl demo needs PyTorch" in result.stderr

@@ -21,6 +21,8 @@ def test_example_matches_torch_against_the_test_server(server: ServerProcess, tm
     assert result.returncode == 0, result.stdout + result.stderr
     assert "warmup + restarts: LRs match (rtol 1e-12), losses match" in result.stdout
     assert "plateau: LRs match (rtol 1e-12), losses match" in result.stdout
+    assert "server-side optimizer: LRs match (rtol 1e-12), losses match" in result.stdout
+    assert "(optimizer on the server)" in result.stdout
     assert plot.read_bytes().startswith(PNG_SIGNATURE)
 
 

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Sequence
 
-from lrctl.cli import jobs_cmd, lr_cmd, preview_cmd, watch_cmd
+from lrctl.cli import demo_cmd, jobs_cmd, lr_cmd, preview_cmd, watch_cmd
 from lrctl.errors import LrctlError
 
 PLUGIN_GROUP = "lrctl.cli"
@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="server address host:port (env LRCTL_SERVER; default %(default)s)")
     parser.add_argument("--timeout", type=float, default=10.0, help="deadline of each call in seconds")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (jobs_cmd, lr_cmd, watch_cmd, preview_cmd):
+    for module in (jobs_cmd, lr_cmd, watch_cmd, preview_cmd, demo_cmd):
         module.register(commands)
     for entry_point in importlib.metadata.entry_points(group=PLUGIN_GROUP):
         entry_point.load()(commands)
