@@ -22,7 +22,7 @@ import dataclasses
 import pathlib
 import sys
 import uuid
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
