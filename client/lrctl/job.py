@@ -12,16 +12,13 @@ from lrctl import wire
 from lrctl.events import Decision, Event
 from lrctl.lease import Lease
 from lrctl.policy import to_policy
-from lrctl.tensors import Assembler, dtype_code, to_chunks
+from lrctl.tensors import REPLY_MODES, Assembler, dtype_code, to_chunks
 from lrctl.v1 import controller_pb2, optimizer_pb2, policy_pb2
 
 if TYPE_CHECKING:
     from lrctl.client import Client
 
 DEFAULT_HORIZON = 1000
-REPLY_MODES = {"all": optimizer_pb2.REPLY_MODE_ALL, "touched": optimizer_pb2.REPLY_MODE_TOUCHED,
-               "none": optimizer_pb2.REPLY_MODE_NONE}
-
 
 class Pulled(NamedTuple):
     """The server's parameters and the step it expects next: `step, params = job.pull()`."""

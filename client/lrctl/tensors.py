@@ -17,6 +17,9 @@ from lrctl.v1 import optimizer_pb2
 DTYPES = {"float32": optimizer_pb2.DTYPE_FLOAT32, "float16": optimizer_pb2.DTYPE_FLOAT16,
           "bfloat16": optimizer_pb2.DTYPE_BFLOAT16}
 DTYPE_NAMES = {value: name for name, value in DTYPES.items()}
+REPLY_MODES = {"all": optimizer_pb2.REPLY_MODE_ALL, "touched": optimizer_pb2.REPLY_MODE_TOUCHED,
+               "none": optimizer_pb2.REPLY_MODE_NONE}
+"""Wire codes of dtypes and reply modes; the server's codec reads these same tables."""
 
 
 class Rows(NamedTuple):

@@ -5,18 +5,16 @@ from typing import Any
 
 from lrctl import wire
 from lrctl.server.dataplane import Chunk, ReplyOptions
+from lrctl.tensors import DTYPE_NAMES, DTYPES, REPLY_MODES
 from lrctl.v1 import optimizer_pb2
 
-DTYPES = {optimizer_pb2.DTYPE_FLOAT32: "float32", optimizer_pb2.DTYPE_FLOAT16: "float16",
-          optimizer_pb2.DTYPE_BFLOAT16: "bfloat16"}
-WIRE_DTYPES = {name: value for value, name in DTYPES.items()}
-REPLY_MODES = {optimizer_pb2.REPLY_MODE_UNSPECIFIED: "all", optimizer_pb2.REPLY_MODE_ALL: "all",
-               optimizer_pb2.REPLY_MODE_TOUCHED: "touched", optimizer_pb2.REPLY_MODE_NONE: "none"}
+REPLY_MODE_NAMES = {optimizer_pb2.REPLY_MODE_UNSPECIFIED: "all",
+                    **{code: name for name, code in REPLY_MODES.items()}}
 
 
 def chunk_from_proto(chunk: optimizer_pb2.TensorChunk) -> Chunk:
     """Reads each bytes field once: every read of a protobuf bytes field copies it."""
-    return Chunk(chunk.name, tuple(chunk.shape), DTYPES.get(chunk.dtype, f"dtype {chunk.dtype}"), chunk.offset,
+    return Chunk(chunk.name, tuple(chunk.shape), DTYPE_NAMES.get(chunk.dtype, f"dtype {chunk.dtype}"), chunk.offset,
                  chunk.data, chunk.rows)
 
 
@@ -24,12 +22,12 @@ def chunk_fields(chunk: Chunk) -> dict[str, Any]:
     """A TensorChunk as constructor fields: `StepResponse(chunk=fields)` builds it in place,
     where `StepResponse(chunk=TensorChunk(...))` would copy the finished message (its data
     too) into the parent, 2.5x the cost per chunk."""
-    return {"name": chunk.name, "shape": chunk.shape, "dtype": WIRE_DTYPES[chunk.dtype], "offset": chunk.offset,
+    return {"name": chunk.name, "shape": chunk.shape, "dtype": DTYPES[chunk.dtype], "offset": chunk.offset,
             "data": chunk.data, "rows": chunk.rows}
 
 
 def reply_options(mode: int, dtype: int, chunk_bytes: int) -> ReplyOptions:
     """Unset fields take the defaults: all parameters, float32, 1 MiB chunks."""
-    return ReplyOptions(REPLY_MODES.get(mode, f"mode {mode}"),
-                        DTYPES.get(dtype or optimizer_pb2.DTYPE_FLOAT32, f"dtype {dtype}"),
+    return ReplyOptions(REPLY_MODE_NAMES.get(mode, f"mode {mode}"),
+                        DTYPE_NAMES.get(dtype or optimizer_pb2.DTYPE_FLOAT32, f"dtype {dtype}"),
                         chunk_bytes or wire.DEFAULT_CHUNK_BYTES)
