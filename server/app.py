@@ -11,7 +11,6 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from lrctl import wire
 from lrctl.server import metrics
 from lrctl.server.backends import select_backend
 from lrctl.server.dataplane import DataPlane, SnapshotStore
@@ -30,9 +29,25 @@ SERVICES = (controller_pb2.DESCRIPTOR.services_by_name["Controller"],
             controller_pb2.DESCRIPTOR.services_by_name["Diagnostics"],
             optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"])
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
-MAX_MESSAGE_BYTES = wire.MAX_CHUNK_BYTES + (1 << 20)
-"""A largest chunk plus room for its rows and header; the data plane names the chunk limit
-in its own error, before gRPC's generic one could."""
+
+
+def channel_options(config: server_config_pb2.ServerConfig) -> list[tuple[str, int]]:
+    """gRPC server options: message size, and the keepalive and connection-age settings that
+    end the calls of a vanished or frozen client (a Step holds its job's lock while it reads
+    chunks) instead of leaving them open until the TCP stack gives up, hours later."""
+    options = [("grpc.max_receive_message_length", config.max_message_bytes),
+               ("grpc.max_send_message_length", config.max_message_bytes),
+               ("grpc.keepalive_time_ms", int(config.keepalive_seconds * 1000)),
+               ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_seconds * 1000)),
+               ("grpc.keepalive_permit_without_calls", 1),
+               ("grpc.http2.max_pings_without_data", 0),
+               # Clients may ping as often as every 10 s (the SDK pings every 30 s) without being
+               # told to calm down (GOAWAY "too_many_pings").
+               ("grpc.http2.min_ping_interval_without_data_ms", 10_000)]
+    if config.max_connection_age_seconds:
+        options += [("grpc.max_connection_age_ms", int(config.max_connection_age_seconds * 1000)),
+                    ("grpc.max_connection_age_grace_ms", int(config.max_connection_age_grace_seconds * 1000))]
+    return options
 
 
 class LrctlServer:
@@ -51,8 +66,7 @@ class LrctlServer:
             interceptor.initialize_service(service)
         self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers),
                                        interceptors=[interceptor],
-                                       options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])
+                                       options=channel_options(config))
         controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs), self.grpc_server)
         controller_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsService(), self.grpc_server)
         optimizer_pb2_grpc.add_OptimizerServicer_to_server(OptimizerService(self.dataplane), self.grpc_server)

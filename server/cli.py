@@ -9,22 +9,45 @@ from lrctl.server.config import load_config
 from lrctl.server.errors import LrctlError
 
 
+FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("listen", str, "host:port to serve gRPC on (default 127.0.0.1:50051; loopback only without credentials)"),
+    ("metrics_port", int, "port of the Prometheus /metrics endpoint (default 9108)"),
+    ("data_dir", str, "directory of the store (default ./lrctl-data)"),
+    ("workers", int, "gRPC worker threads (default 16)"),
+    ("grace_seconds", float, "time in-flight calls get on SIGTERM (default 10)"),
+    ("metrics_job_label_cap", int, "jobs with their own job_id label on /metrics (default 100)"),
+    ("device", str, "where job arrays live and optimizer steps run: auto, cpu or cuda (default auto, which takes "
+                    "the CPU: the CuPy backend is not written yet, so cuda is refused)"),
+    ("tls_cert", str, "PEM certificate chain of the server (with --tls-key)"),
+    ("tls_key", str, "PEM private key of the server"),
+    ("tls_client_ca", str, "PEM CA bundle: clients must present a certificate it signed (mTLS)"),
+    ("admin_token_file", str, "admin bearer tokens, one per line (env LRCTL_ADMIN_TOKEN adds one)"),
+    ("allow_unauthenticated", bool, "serve a non-loopback address without any credentials configured"),
+    ("max_jobs", int, "jobs on this server (default 100000)"),
+    ("max_elements_per_job", int, "parameter elements of one data-plane job (default 2^30)"),
+    ("max_optimizer_state_bytes", int, "bytes of parameters + optimizer state of all jobs (default 8 GiB)"),
+    ("max_chunk_bytes", int, "bytes of data in one tensor chunk (default and at most 4 MiB)"),
+    ("max_message_bytes", int, "bytes of one gRPC message (default max chunk + 1 MiB)"),
+    ("max_metrics_per_report", int, "metrics in one ReportMetrics (default 64)"),
+    ("max_watchers_per_job", int, "concurrent WatchJob streams on one job (default 64)"),
+    ("keepalive_seconds", float, "ping a connection idle this long (default 30)"),
+    ("keepalive_timeout_seconds", float, "close a connection whose ping goes unanswered this long (default 10)"),
+    ("max_connection_age_seconds", float, "GOAWAY connections older than this (default 0: never)"),
+    ("max_connection_age_grace_seconds", float, "time calls on an aged connection get to finish (default 30)"),
+)
+"""Every ServerConfig field as a flag; tests/test_server_config.py checks none is missing."""
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "serve", help="run the lrctl server (embedded SQLite store in --data-dir)",
         description="Flags override LRCTL_* environment variables, which override --config.")
     parser.add_argument("--config", help="ServerConfig in protobuf's JSON mapping (env LRCTL_CONFIG)")
-    parser.add_argument("--listen", help="host:port to serve gRPC on (default 127.0.0.1:50051)")
-    parser.add_argument("--metrics-port", dest="metrics_port", type=int,
-                        help="port of the Prometheus /metrics endpoint (default 9108)")
-    parser.add_argument("--data-dir", dest="data_dir", help="directory of the store (default ./lrctl-data)")
-    parser.add_argument("--workers", type=int, help="gRPC worker threads (default 16)")
-    parser.add_argument("--grace-seconds", dest="grace_seconds", type=float,
-                        help="time in-flight calls get on SIGTERM (default 10)")
-    parser.add_argument("--metrics-job-label-cap", dest="metrics_job_label_cap", type=int,
-                        help="jobs with their own job_id label on /metrics (default 100)")
-    parser.add_argument("--device", help="where job arrays live and optimizer steps run: auto, cpu or cuda "
-                        "(default auto, which takes the CPU: the CuPy backend is not written yet, so cuda is refused)")
+    for name, kind, text in FLAGS:
+        if kind is bool:
+            parser.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true", default=None, help=text)
+        else:
+            parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
     parser.set_defaults(run=run_serve)
 
 
@@ -34,8 +57,7 @@ def run_serve(args: argparse.Namespace) -> None:
     from lrctl.server.app import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    flags = {name: getattr(args, name) for name in ("listen", "metrics_port", "data_dir", "workers", "grace_seconds",
-                                                   "metrics_job_label_cap", "device")}
+    flags = {name: getattr(args, name) for name, _, _ in FLAGS}
     try:
         serve(load_config(args.config, os.environ, flags))
     except LrctlError as error:

@@ -13,6 +13,8 @@ from lrctl.server.errors import InvalidArgument
 def test_defaults() -> None:
     config = load_config(None, {}, {})
     assert (config.listen, config.metrics_port, config.data_dir) == ("127.0.0.1:50051", 9108, "./lrctl-data")
+    assert config.max_message_bytes == config.max_chunk_bytes + (1 << 20)
+    config.ClearField("max_message_bytes")
     assert config == DEFAULTS
 
 
@@ -37,3 +39,25 @@ def test_bad_config_file_names_the_problem(tmp_path: pathlib.Path, text: str) ->
     with pytest.raises(InvalidArgument) as caught:
         load_config(str(path), {}, {})
     assert caught.value.violations[0].field == str(path)
+
+
+def test_every_config_field_has_a_flag() -> None:
+    from lrctl.server.cli import FLAGS
+    from lrctl.v1 import server_config_pb2
+
+    assert sorted(name for name, _, _ in FLAGS) == sorted(
+        f.name for f in server_config_pb2.ServerConfig.DESCRIPTOR.fields)
+
+
+def test_zero_limits_take_the_default() -> None:
+    config = load_config(None, {"LRCTL_MAX_JOBS": "0"}, {"max_watchers_per_job": 0})
+    assert (config.max_jobs, config.max_watchers_per_job) == (DEFAULTS.max_jobs, DEFAULTS.max_watchers_per_job)
+
+
+@pytest.mark.parametrize("flags, field", [({"tls_cert": "c.pem"}, "tls_key"), ({"tls_key": "k.pem"}, "tls_cert"),
+                                          ({"tls_client_ca": "ca.pem"}, "tls_client_ca"),
+                                          ({"max_chunk_bytes": 8 << 20}, "max_chunk_bytes")])
+def test_bad_combinations_are_refused_at_start(flags: dict, field: str) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        load_config(None, {}, flags)
+    assert field in [v.field for v in caught.value.violations]

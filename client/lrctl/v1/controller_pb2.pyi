@@ -110,7 +110,7 @@ class EarlyStoppingState(_message.Message):
     def __init__(self, best: _Optional[float] = ..., wait: _Optional[int] = ..., should_stop: _Optional[bool] = ..., stopped_step: _Optional[int] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "spec", "state", "version", "policy_version", "last_report_step", "override", "plateau", "early_stopping", "create_time", "update_time", "skipped_nonfinite_metrics", "current_lr")
+    __slots__ = ("job_id", "spec", "state", "version", "policy_version", "last_report_step", "override", "plateau", "early_stopping", "create_time", "update_time", "skipped_nonfinite_metrics", "current_lr", "token")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +124,7 @@ class Job(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_NONFINITE_METRICS_FIELD_NUMBER: _ClassVar[int]
     CURRENT_LR_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     spec: JobSpec
     state: JobState
@@ -137,7 +138,8 @@ class Job(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     skipped_nonfinite_metrics: int
     current_lr: float
-    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., version: _Optional[int] = ..., policy_version: _Optional[int] = ..., last_report_step: _Optional[int] = ..., override: _Optional[_Union[Override, _Mapping]] = ..., plateau: _Optional[_Union[PlateauState, _Mapping]] = ..., early_stopping: _Optional[_Union[EarlyStoppingState, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., skipped_nonfinite_metrics: _Optional[int] = ..., current_lr: _Optional[float] = ...) -> None: ...
+    token: str
+    def __init__(self, job_id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., version: _Optional[int] = ..., policy_version: _Optional[int] = ..., last_report_step: _Optional[int] = ..., override: _Optional[_Union[Override, _Mapping]] = ..., plateau: _Optional[_Union[PlateauState, _Mapping]] = ..., early_stopping: _Optional[_Union[EarlyStoppingState, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., skipped_nonfinite_metrics: _Optional[int] = ..., current_lr: _Optional[float] = ..., token: _Optional[str] = ...) -> None: ...
 
 class CreateJobRequest(_message.Message):
     __slots__ = ("job_id", "spec", "idempotency_key")

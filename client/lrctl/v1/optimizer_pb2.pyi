@@ -253,9 +253,11 @@ class ImportJobRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[ImportHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class ImportJobResponse(_message.Message):
-    __slots__ = ("job_id", "server_step")
+    __slots__ = ("job_id", "server_step", "token")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_STEP_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     server_step: int
-    def __init__(self, job_id: _Optional[str] = ..., server_step: _Optional[int] = ...) -> None: ...
+    token: str
+    def __init__(self, job_id: _Optional[str] = ..., server_step: _Optional[int] = ..., token: _Optional[str] = ...) -> None: ...

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clrctl/v1/server_config.proto\x12\x08lrctl.v1\"\x9d\x01\n\x0cServerConfig\x12\x0e\n\x06listen\x18\x01 \x01(\t\x12\x14\n\x0cmetrics_port\x18\x02 \x01(\r\x12\x10\n\x08\x64\x61ta_dir\x18\x03 \x01(\t\x12\x0f\n\x07workers\x18\x04 \x01(\r\x12\x15\n\rgrace_seconds\x18\x05 \x01(\x01\x12\x1d\n\x15metrics_job_label_cap\x18\x06 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x07 \x01(\tB@\n\x0c\x64\x65v.lrctl.v1P\x01Z.github.com/lrctl/lrctl/gen/go/lrctl/v1;lrctlv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1clrctl/v1/server_config.proto\x12\x08lrctl.v1\"\xe1\x04\n\x0cServerConfig\x12\x0e\n\x06listen\x18\x01 \x01(\t\x12\x14\n\x0cmetrics_port\x18\x02 \x01(\r\x12\x10\n\x08\x64\x61ta_dir\x18\x03 \x01(\t\x12\x0f\n\x07workers\x18\x04 \x01(\r\x12\x15\n\rgrace_seconds\x18\x05 \x01(\x01\x12\x1d\n\x15metrics_job_label_cap\x18\x06 \x01(\r\x12\x0e\n\x06\x64\x65vice\x18\x07 \x01(\t\x12\x10\n\x08tls_cert\x18\x08 \x01(\t\x12\x0f\n\x07tls_key\x18\t \x01(\t\x12\x15\n\rtls_client_ca\x18\n \x01(\t\x12\x18\n\x10\x61\x64min_token_file\x18\x0b \x01(\t\x12\x1d\n\x15\x61llow_unauthenticated\x18\x0c \x01(\x08\x12\x10\n\x08max_jobs\x18\r \x01(\r\x12\x1c\n\x14max_elements_per_job\x18\x0e \x01(\x04\x12!\n\x19max_optimizer_state_bytes\x18\x0f \x01(\x04\x12\x17\n\x0fmax_chunk_bytes\x18\x10 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x11 \x01(\r\x12\x1e\n\x16max_metrics_per_report\x18\x12 \x01(\r\x12\x1c\n\x14max_watchers_per_job\x18\x13 \x01(\r\x12\x19\n\x11keepalive_seconds\x18\x14 \x01(\x01\x12!\n\x19keepalive_timeout_seconds\x18\x15 \x01(\x01\x12\"\n\x1amax_connection_age_seconds\x18\x16 \x01(\x01\x12(\n max_connection_age_grace_seconds\x18\x17 \x01(\x01\x42@\n\x0c\x64\x65v.lrctl.v1P\x01Z.github.com/lrctl/lrctl/gen/go/lrctl/v1;lrctlv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\014dev.lrctl.v1P\001Z.github.com/lrctl/lrctl/gen/go/lrctl/v1;lrctlv1'
   _globals['_SERVERCONFIG']._serialized_start=43
-  _globals['_SERVERCONFIG']._serialized_end=200
+  _globals['_SERVERCONFIG']._serialized_end=652
 # @@protoc_insertion_point(module_scope)
