@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
 import signal
 import threading
@@ -11,13 +12,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from lrctl.server import metrics
+from lrctl.server import auth, metrics, tls
 from lrctl.server.backends import select_backend
-from lrctl.server.dataplane import DataPlane, SnapshotStore
+from lrctl.server.dataplane import DataPlane, DataPlaneLimits, SnapshotStore
 from lrctl.server.grpc_metrics import GrpcMetricsInterceptor
-from lrctl.server.jobs import JobRegistry
+from lrctl.server.jobs import JobRegistry, Limits
 from lrctl.server.service.controller import ControllerService
 from lrctl.server.service.diagnostics import DiagnosticsService
+from lrctl.server.service.health import HealthServicer
 from lrctl.server.service.job_codec import spec_from_document
 from lrctl.server.service.optimizer import OptimizerService
 from lrctl.server.store import SqliteStore
@@ -39,6 +41,9 @@ def channel_options(config: server_config_pb2.ServerConfig) -> list[tuple[str, i
                ("grpc.max_send_message_length", config.max_message_bytes),
                ("grpc.keepalive_time_ms", int(config.keepalive_seconds * 1000)),
                ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_seconds * 1000)),
+               # What closes a connection whose ping goes unanswered is the ping timeout (default
+               # 60 s): gRPC core (1.85) does not arm a separate keepalive-timeout timer.
+               ("grpc.http2.ping_timeout_ms", int(config.keepalive_timeout_seconds * 1000)),
                ("grpc.keepalive_permit_without_calls", 1),
                ("grpc.http2.max_pings_without_data", 0),
                # Clients may ping as often as every 10 s (the SDK pings every 30 s) without being
@@ -55,17 +60,29 @@ class LrctlServer:
 
     def __init__(self, config: server_config_pb2.ServerConfig) -> None:
         self.config = config
+        admin_tokens = auth.load_admin_tokens(config.admin_token_file, os.environ)
+        credentials = tls.server_credentials(config)
         self.store = SqliteStore(config.data_dir)
-        self.jobs = JobRegistry(self.store, spec_from_document)
+        self.jobs = JobRegistry(self.store, spec_from_document, Limits(
+            max_jobs=config.max_jobs, max_metrics_per_report=config.max_metrics_per_report,
+            max_watchers_per_job=config.max_watchers_per_job))
         self.backend = select_backend(config.device)
-        self.dataplane = DataPlane(self.jobs, self.backend, SnapshotStore(pathlib.Path(config.data_dir) / "snapshots"))
+        self.dataplane = DataPlane(self.jobs, self.backend, SnapshotStore(pathlib.Path(config.data_dir) / "snapshots"),
+                                   DataPlaneLimits(max_elements_per_job=config.max_elements_per_job,
+                                                   max_optimizer_state_bytes=config.max_optimizer_state_bytes,
+                                                   max_chunk_bytes=config.max_chunk_bytes))
         metrics.set_job_label_cap(config.metrics_job_label_cap)
-        self.health = health.HealthServicer()
+        self.health = HealthServicer()
         interceptor = GrpcMetricsInterceptor()
         for service in SERVICES:
             interceptor.initialize_service(service)
+        interceptors: list[grpc.ServerInterceptor] = [interceptor]
+        if admin_tokens:
+            job_tokens = auth.JobTokens(self.jobs.job_of_token)
+            self.jobs.on_delete(job_tokens.forget_job)
+            interceptors.append(auth.AuthInterceptor(admin_tokens, job_tokens))
         self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers),
-                                       interceptors=[interceptor],
+                                       interceptors=interceptors,
                                        options=channel_options(config))
         controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs), self.grpc_server)
         controller_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsService(), self.grpc_server)
@@ -73,16 +90,20 @@ class LrctlServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server)
-        self.port = self.grpc_server.add_insecure_port(config.listen)
+        self.listen = auth.listen_address(config.listen, auth.has_credentials(admin_tokens, config),
+                                          config.allow_unauthenticated)
+        self.port = (self.grpc_server.add_secure_port(self.listen, credentials) if credentials
+                     else self.grpc_server.add_insecure_port(self.listen))
         if self.port == 0:
-            raise OSError(f"cannot listen on {config.listen}")
+            raise OSError(f"cannot listen on {self.listen}")
+        _log_access(config, admin_tokens, self.listen, self.address)
         self._stopped = threading.Event()
         self._metrics_server = None
         self.metrics_port = 0
 
     @property
     def host(self) -> str:
-        return self.config.listen.rsplit(":", 1)[0]
+        return self.listen.rsplit(":", 1)[0]
 
     @property
     def address(self) -> str:
@@ -103,8 +124,10 @@ class LrctlServer:
             return
         self._stopped.set()
         self.health.enter_graceful_shutdown()
-        self.jobs.close()
-        self.grpc_server.stop(self.config.grace_seconds if grace is None else grace).wait()
+        drained = self.grpc_server.stop(self.config.grace_seconds if grace is None else grace)
+        self.jobs.close()  # after stop(): no watch can start once the open ones are told to end
+        self.health.end_watches()
+        drained.wait()
         self.dataplane.snapshot_all()
         self.store.close()
         if self._metrics_server is not None:
@@ -112,6 +135,31 @@ class LrctlServer:
 
     def wait(self) -> None:
         self.grpc_server.wait_for_termination()
+
+
+def _log_access(config: server_config_pb2.ServerConfig, admin_tokens: tuple[str, ...], listen: str,
+                address: str) -> None:
+    """Says who can reach the server and what they need to call it (never the tokens)."""
+    mtls = "yes" if config.tls_client_ca else "no"
+    if admin_tokens:
+        log.info("auth on: %d admin token(s), TLS %s, mTLS %s; every call needs a bearer token",
+                 len(admin_tokens), "yes" if config.tls_cert else "no", mtls)
+        if not config.tls_cert and not auth.is_loopback(listen.rsplit(":", 1)[0]):
+            log.warning("serving %s without TLS: bearer tokens cross the network unencrypted; "
+                        "configure --tls-cert and --tls-key", address)
+    elif config.tls_client_ca:
+        log.info("auth: mTLS only (no admin token); every client with a certificate signed by %s may call "
+                 "everything", config.tls_client_ca)
+    elif listen != config.listen:
+        log.warning("no credentials configured (no admin token, no --tls-client-ca): serving %s instead of %s, "
+                    "loopback only. To serve other hosts configure --admin-token-file or LRCTL_ADMIN_TOKEN "
+                    "(or mTLS), or pass --allow-unauthenticated to serve %s without any credentials",
+                    address, config.listen, config.listen)
+    elif auth.is_loopback(listen.rsplit(":", 1)[0]):
+        log.info("no credentials configured: serving loopback only (%s), every call allowed", address)
+    else:
+        log.warning("no credentials configured and --allow-unauthenticated: anyone who reaches %s may call "
+                    "everything", address)
 
 
 def serve(config: server_config_pb2.ServerConfig) -> None:

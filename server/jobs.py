@@ -33,6 +33,8 @@ from lrctl.server.store import EventRecord, JobRecord, MetricRecord, ReportRecor
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 METRIC_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/-]{0,127}")
+MAX_TOKENS_PER_JOB = 64
+"""Bearer tokens one job may have: its CreateJob and each idempotent replay issue one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,8 @@ class Limits:
     max_horizon: int = 100_000
     max_metrics_per_report: int = 64
     max_page_size: int = 1000
+    max_jobs: int = 100_000
+    max_watchers_per_job: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +144,8 @@ class JobRegistry:
         self._lease_cache = LeaseCache()
         self._counts = collections.Counter(store.count_jobs())
         self._delete_hooks: list[Callable[[str], None]] = []
+        self.closing = False
+        """Set by close(): an ended watch then means "watch again", not "the job is gone"."""
         metrics.set_job_counts(self._counts)
 
     def on_delete(self, hook: Callable[[str], None]) -> None:
@@ -160,6 +166,7 @@ class JobRegistry:
         job = self._jobs.get(job_id)
         if job is not None:
             return job
+        check_job_id(job_id)
         with self._lock:
             return self._jobs.get(job_id) or self._load_into_cache(job_id)
 
@@ -179,11 +186,14 @@ class JobRegistry:
         return self._decode_spec(document)
 
     def create(self, job_id: str, spec: JobSpec, idempotency_key: str = "",
-               state: policies.PolicyState | None = None) -> JobView:
-        """Registers a job, with fresh policy state or, for an imported job, the given `state`."""
-        if not JOB_ID_PATTERN.fullmatch(job_id):
-            raise InvalidArgument(FieldViolation(
-                "job_id", "must match [A-Za-z0-9][A-Za-z0-9._-]* and be at most 128 characters"))
+               state: policies.PolicyState | None = None, token_hash: str = "") -> JobView:
+        """Registers a job, with fresh policy state or, for an imported job, the given `state`.
+
+        `token_hash` (of the bearer token the caller will be answered) is stored with the job
+        in one transaction; an idempotent replay adds it as one more token of the job, so
+        every caller that got an answer holds a working token.
+        """
+        check_job_id(job_id)
         with self._lock:
             try:
                 existing = self._jobs.get(job_id) or self._load_into_cache(job_id)
@@ -192,17 +202,37 @@ class JobRegistry:
             if existing is not None:
                 view = existing.view
                 if idempotency_key and view.idempotency_key == idempotency_key and view.spec.document == spec.document:
+                    if token_hash:
+                        self._add_token(job_id, token_hash)
                     return view
                 raise AlreadyExists(f"job {job_id!r} already exists")
+            self.check_room()
             now = self._clock()
             view = JobView(job_id, spec, idempotency_key, state or policies.initial_state(spec.policy), version=1,
                            policy_version=1, skipped_nonfinite_metrics=0, create_time=now, update_time=now)
             created = JobEvent(job_id, 1, "created", 0, view.lr_at(0), "imported" if state else "", now)
-            self._store.insert_job(self._record(view), [_event_record(created)])
+            self._store.insert_job(self._record(view), [_event_record(created)], token_hash)
             self._jobs[job_id] = _Job(view)
             self._counts[view.status] += 1
             metrics.set_job_counts(self._counts)
             return view
+
+    def _add_token(self, job_id: str, token_hash: str) -> None:
+        """Called under self._lock, which every token insert takes, so the count cannot race."""
+        if self._store.count_job_tokens(job_id) >= MAX_TOKENS_PER_JOB:
+            raise ResourceExhausted(f"job {job_id!r} has {MAX_TOKENS_PER_JOB} tokens, the limit per job "
+                                    f"(each CreateJob replay issues one more)")
+        if not self._store.add_job_token(job_id, token_hash):
+            raise NotFound(f"job {job_id!r} not found")
+
+    def job_of_token(self, token_hash: str) -> str | None:
+        """The id of the job a bearer token's hash belongs to, if any."""
+        return self._store.job_of_token(token_hash)
+
+    def check_room(self) -> None:
+        """Refuses a new job once the server holds max_jobs (create checks again, under its lock)."""
+        if sum(self._counts.values()) >= self.limits.max_jobs:
+            raise ResourceExhausted(f"job limit reached: {self.limits.max_jobs} jobs (--max-jobs)")
 
     def _load_into_cache(self, job_id: str) -> _Job:
         record = self._store.load_job(job_id)
@@ -290,8 +320,8 @@ class JobRegistry:
         if not values:
             raise InvalidArgument(FieldViolation("metrics", "must name at least one metric"))
         if len(values) > self.limits.max_metrics_per_report:
-            raise ResourceExhausted(f"{len(values)} metrics in one report is over the limit of "
-                                    f"{self.limits.max_metrics_per_report}")
+            raise ResourceExhausted(f"metrics limit exceeded: {len(values)} metrics in one report, over the limit "
+                                    f"of {self.limits.max_metrics_per_report} (--max-metrics-per-report)")
         bad = [FieldViolation(f"metrics[{name}]", "metric names must match [A-Za-z_][A-Za-z0-9_.:/-]*")
                for name in values if not METRIC_NAME_PATTERN.fullmatch(name)]
         if bad:
@@ -352,6 +382,9 @@ class JobRegistry:
         job = self._job(job_id)
         subscription = Subscription()
         with job.lock:
+            if len(job.subscriptions) >= self.limits.max_watchers_per_job:
+                raise ResourceExhausted(f"watcher limit reached: {self.limits.max_watchers_per_job} WatchJob streams "
+                                        f"on job {job_id!r} (--max-watchers-per-job)")
             job.subscriptions.append(subscription)
         return subscription
 
@@ -364,6 +397,7 @@ class JobRegistry:
 
     def close(self) -> None:
         """Ends every watch stream (graceful shutdown)."""
+        self.closing = True
         with self._lock:
             for job in self._jobs.values():
                 for subscription in job.subscriptions:
@@ -380,6 +414,13 @@ class JobRegistry:
                        policies.state_from_dict(json.loads(record.state_json)), record.version,
                        record.policy_version, record.skipped_nonfinite_metrics, record.create_time,
                        record.update_time)
+
+
+def check_job_id(job_id: str) -> None:
+    """INVALID_ARGUMENT for an id no job can have, so every call naming one is refused alike."""
+    if not JOB_ID_PATTERN.fullmatch(job_id):
+        raise InvalidArgument(FieldViolation(
+            "job_id", "must match [A-Za-z0-9][A-Za-z0-9._-]* and be at most 128 characters"))
 
 
 def _event_record(event: JobEvent) -> EventRecord:

@@ -4,10 +4,17 @@ Retrying is safe exactly for the calls the server makes idempotent: reads,
 GetLearningRate (same step, same LR), ReportMetrics (idempotent on job, step, metric)
 and CreateJob (the SDK always sends an idempotency key). Operator changes
 (UpdatePolicy, overrides, DeleteJob) are not retried.
+
+A bearer token travels as `authorization: Bearer <token>` metadata that an interceptor adds
+to every call, streams included, over TLS and plaintext alike (gRPC's own call credentials
+refuse plaintext channels, and a token on a loopback server without TLS is legitimate).
 """
 from __future__ import annotations
 
+import collections
 import json
+import pathlib
+from typing import Any, Callable
 
 import grpc
 
@@ -33,7 +40,47 @@ KEEPALIVE_SECONDS = 30
 hanging; the server accepts pings every 10 s or slower."""
 
 
-def open_channel(target: str) -> grpc.Channel:
+class _CallDetails(collections.namedtuple(
+        "_CallDetails", ("method", "timeout", "metadata", "credentials", "wait_for_ready", "compression")),
+        grpc.ClientCallDetails):
+    pass
+
+
+class BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
+                  grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details: grpc.ClientCallDetails) -> _CallDetails:
+        return _CallDetails(details.method, details.timeout, [*(details.metadata or ()), self._metadata],
+                            details.credentials, details.wait_for_ready, details.compression)
+
+    def _intercept(self, continuation: Callable[..., Any], details: grpc.ClientCallDetails, request: Any) -> Any:
+        return continuation(self._with_token(details), request)
+
+    intercept_unary_unary = intercept_unary_stream = _intercept
+    intercept_stream_unary = intercept_stream_stream = _intercept
+
+
+def tls_credentials(ca_file: str | None = None, cert_file: str | None = None,
+                    key_file: str | None = None) -> grpc.ChannelCredentials:
+    """TLS checking the server against `ca_file` (default: the system's roots), presenting the
+    client certificate `cert_file` + `key_file` when the server asks for one (mTLS)."""
+    if bool(cert_file) != bool(key_file):
+        raise ValueError("cert_file and key_file go together")
+
+    def read(path: str | None) -> bytes | None:
+        return pathlib.Path(path).read_bytes() if path else None
+
+    return grpc.ssl_channel_credentials(root_certificates=read(ca_file), private_key=read(key_file),
+                                        certificate_chain=read(cert_file))
+
+
+def open_channel(target: str, *, token: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    """A channel to `target`: TLS with `credentials` (else plaintext), `token` on every call."""
     options = [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
@@ -42,4 +89,6 @@ def open_channel(target: str) -> grpc.Channel:
         ("grpc.keepalive_time_ms", KEEPALIVE_SECONDS * 1000),
         ("grpc.keepalive_timeout_ms", 10_000),
     ]
-    return grpc.insecure_channel(target, options=options)
+    channel = (grpc.secure_channel(target, credentials, options=options) if credentials is not None
+               else grpc.insecure_channel(target, options=options))
+    return grpc.intercept_channel(channel, BearerToken(token)) if token else channel

@@ -8,7 +8,7 @@ from typing import Any, Iterator, Mapping
 import grpc
 
 from lrctl import wire
-from lrctl.channel import open_channel
+from lrctl.channel import open_channel, tls_credentials
 from lrctl.errors import from_rpc_error
 from lrctl.job import DEFAULT_HORIZON, Job
 from lrctl.optimizer import to_optimizer_spec
@@ -16,17 +16,29 @@ from lrctl.policy import to_policy
 from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, optimizer_pb2_grpc, policy_pb2
 
 DEFAULT_TIMEOUT = 10.0
+TOKEN_ENV = "LRCTL_TOKEN"
 
 
 class Client:
     """`Client("host:port")`. Every call has a deadline (`timeout` seconds); idempotent
     calls are retried on UNAVAILABLE by gRPC itself (see channel.SERVICE_CONFIG); failures
-    raise the typed exceptions of lrctl.errors."""
+    raise the typed exceptions of lrctl.errors.
 
-    def __init__(self, target: str = "127.0.0.1:50051", *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    `token` (default: env LRCTL_TOKEN; "" for none) is sent as a bearer token on every
+    call: an admin token, or a job's token from `create_job(...).token`. TLS is on with
+    `tls=True` or any of `ca_file` (the CA that signed the server's certificate; default
+    the system's roots) and `cert_file` + `key_file` (the client certificate, for mTLS).
+    """
+
+    def __init__(self, target: str = "127.0.0.1:50051", *, token: str | None = None, tls: bool = False,
+                 ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
         self.target = target
         self.timeout = timeout
-        self.channel = open_channel(target)
+        self.token = (os.environ.get(TOKEN_ENV) if token is None else token) or None
+        credentials = (tls_credentials(ca_file, cert_file, key_file) if tls or ca_file or cert_file or key_file
+                       else None)
+        self.channel = open_channel(target, token=self.token, credentials=credentials)
         self._diagnostics = controller_pb2_grpc.DiagnosticsStub(self.channel)
         stubs = {controller_pb2.DESCRIPTOR.services_by_name["Controller"]:
                      controller_pb2_grpc.ControllerStub(self.channel),
@@ -77,20 +89,22 @@ class Client:
             spec.optimizer.CopyFrom(to_optimizer_spec(optimizer))
         request = controller_pb2.CreateJobRequest(
             job_id=job_id, spec=spec, idempotency_key=idempotency_key or uuid.uuid4().hex)
-        self._call("CreateJob", request)
-        return Job(self, job_id, horizon)
+        reply = self._call("CreateJob", request)
+        return Job(self, job_id, horizon, token=reply.token or None)
 
     def import_job(self, path: str | os.PathLike[str], job_id: str = "", *,
                    chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> Job:
         """Creates a job from a file `Job.export` wrote, under `job_id` or the id in the file;
-        it continues where the exported job was (same step, parameters, optimizer and policy state)."""
+        it continues where the exported job was (same step, parameters, optimizer and policy state).
+        The handle's `.token` is the new job's bearer token."""
         def requests() -> Iterator[optimizer_pb2.ImportJobRequest]:
             yield optimizer_pb2.ImportJobRequest(header=optimizer_pb2.ImportHeader(job_id=job_id))
             with open(path, "rb") as file:
                 while data := file.read(chunk_bytes):
                     yield optimizer_pb2.ImportJobRequest(data=data)
 
-        return Job(self, self._call("ImportJob", requests(), timeout).job_id)
+        reply = self._call("ImportJob", requests(), timeout)
+        return Job(self, reply.job_id, token=reply.token or None)
 
     def job(self, job_id: str, horizon: int = DEFAULT_HORIZON) -> Job:
         """A handle on an existing job, without a call."""

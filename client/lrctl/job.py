@@ -33,11 +33,16 @@ class Job:
     The lease is dropped whenever this handle learns of a new job version: from its own
     report, override or policy update, or — for ranks that never report — from the
     WatchJob stream that `follow()` starts.
+
+    `token` is the job's bearer token on handles from create_job and import_job (None on
+    others); it grants this job's calls only: `lrctl.Client(target, token=job.token)`.
     """
 
-    def __init__(self, client: "Client", job_id: str, horizon: int = DEFAULT_HORIZON) -> None:
+    def __init__(self, client: "Client", job_id: str, horizon: int = DEFAULT_HORIZON, *,
+                 token: str | None = None) -> None:
         self.client = client
         self.job_id = job_id
+        self.token = token
         self.horizon = horizon
         self._lease: Lease | None = None
         self._follower: threading.Thread | None = None

@@ -5,8 +5,9 @@ job's optimizer spec), optim (the math) and the snapshot store. Nothing here imp
 or protobuf: chunks arrive and leave as domain values.
 """
 from lrctl.server.dataplane.chunks import Chunk
+from lrctl.server.dataplane.limits import DataPlaneLimits
 from lrctl.server.dataplane.registry import DataPlane, ParametersInfo, StepResult
 from lrctl.server.dataplane.replies import ReplyOptions
 from lrctl.server.dataplane.snapshots import SnapshotStore
 
-__all__ = ["Chunk", "DataPlane", "ParametersInfo", "ReplyOptions", "SnapshotStore", "StepResult"]
+__all__ = ["Chunk", "DataPlane", "DataPlaneLimits", "ParametersInfo", "ReplyOptions", "SnapshotStore", "StepResult"]

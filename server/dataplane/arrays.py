@@ -43,6 +43,13 @@ class JobArrays:
     def nbytes(self) -> int:
         return self.params.nbytes + self.grads.nbytes + sum(slot.nbytes for slot in self.state.slots.values())
 
+    @staticmethod
+    def archived_elements(arrays: dict[str, np.ndarray]) -> int:
+        """The parameter count of `to_archive`'s arrays (0 without parameters), known before
+        anything is copied."""
+        params = arrays.get(PARAMS)
+        return 0 if params is None else int(params.size)
+
     def to_archive(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """(arrays, metadata) of everything but the gradient scratch; the arrays are live views."""
         arrays = {PARAMS: self.params, **{SLOT_PREFIX + name: slot for name, slot in self.state.slots.items()}}

@@ -14,7 +14,8 @@ from typing import Callable
 import numpy as np
 
 from lrctl import wire
-from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from lrctl.server.dataplane.limits import DataPlaneLimits
+from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim import Layout, RowGradient, TensorSpan
 
 
@@ -38,11 +39,9 @@ class Chunk:
         return len(self.data) // wire.ITEMSIZE[self.dtype]
 
 
-def check_chunk(chunk: Chunk) -> None:
-    """Checks what a chunk says about itself: a known dtype, whole elements, the size limit."""
-    if len(chunk.data) > wire.MAX_CHUNK_BYTES:
-        raise ResourceExhausted(f"{chunk.field}: {len(chunk.data)} data bytes is over the chunk limit of "
-                                f"{wire.MAX_CHUNK_BYTES}")
+def check_chunk(chunk: Chunk, limits: DataPlaneLimits) -> None:
+    """Checks what a chunk says about itself: the size limit, a known dtype, whole elements."""
+    limits.check_chunk(chunk.field, len(chunk.data))
     if chunk.dtype not in wire.DTYPES:
         raise InvalidArgument(FieldViolation(f"{chunk.field}.dtype", "must be FLOAT32, FLOAT16 or BFLOAT16"))
     if len(chunk.data) % wire.ITEMSIZE[chunk.dtype]:
@@ -90,13 +89,14 @@ class _Coverage:
 class DenseAssembler:
     """Decodes dense chunks into flat float32 targets; `target(chunk)` names where a tensor goes."""
 
-    def __init__(self, target: Callable[[Chunk], np.ndarray]) -> None:
+    def __init__(self, target: Callable[[Chunk], np.ndarray], limits: DataPlaneLimits) -> None:
         self._target = target
+        self._limits = limits
         self._coverage = _Coverage()
         self.received_bytes = 0
 
     def add(self, chunk: Chunk) -> None:
-        check_chunk(chunk)
+        check_chunk(chunk, self._limits)
         if chunk.rows:
             raise InvalidArgument(FieldViolation(
                 f"{chunk.field}.rows", "a step is either dense or sparse: this chunk has rows, others do not"))
@@ -114,14 +114,15 @@ class SparseAssembler:
     """Collects row chunks of 2-D tensors into one RowGradient per tensor (duplicates kept:
     optim.update_rows sums them)."""
 
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, limits: DataPlaneLimits) -> None:
         self._layout = layout
+        self._limits = limits
         self._rows: dict[str, list[np.ndarray]] = {}
         self._values: dict[str, list[np.ndarray]] = {}
         self.received_bytes = 0
 
     def add(self, chunk: Chunk) -> None:
-        check_chunk(chunk)
+        check_chunk(chunk, self._limits)
         span = checked_span(self._layout, chunk)
         if not chunk.rows:
             raise InvalidArgument(FieldViolation(
@@ -160,13 +161,18 @@ def checked_span(layout: Layout, chunk: Chunk) -> TensorSpan:
 
 
 class UploadAssembler(DenseAssembler):
-    """An upload: tensors are declared by their first chunk, in order, and stored as they come."""
+    """An upload: tensors are declared by their first chunk, in order, and stored as they come.
 
-    def __init__(self, max_elements: int) -> None:
-        super().__init__(self._tensor)
+    `admit(elements)` is called with the upload's running element count before each new
+    tensor is allocated, and raises to refuse the upload: a too-large job is refused at the
+    first chunk that reveals its size, not after its bytes were buffered.
+    """
+
+    def __init__(self, limits: DataPlaneLimits, admit: Callable[[int], None]) -> None:
+        super().__init__(self._tensor, limits)
         self.tensors: dict[str, np.ndarray] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
-        self._max_elements = max_elements
+        self._admit = admit
         self._elements = 0
 
     def _tensor(self, chunk: Chunk) -> np.ndarray:
@@ -179,9 +185,8 @@ class UploadAssembler(DenseAssembler):
             return tensor
         if not chunk.name:
             raise InvalidArgument(FieldViolation(f"{chunk.field}.name", "a tensor name must be non-empty"))
+        self._admit(self._elements + math.prod(chunk.shape))
         self._elements += math.prod(chunk.shape)
-        if self._elements > self._max_elements:
-            raise ResourceExhausted(f"the upload declares over {self._max_elements} elements, the limit per job")
         self.shapes[chunk.name] = chunk.shape
         tensor = self.tensors[chunk.name] = np.empty(math.prod(chunk.shape), dtype=np.float32)
         return tensor

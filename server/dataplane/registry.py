@@ -25,15 +25,14 @@ from lrctl.server.backends import Backend
 from lrctl.server.dataplane import export_file, replies
 from lrctl.server.dataplane.arrays import JobArrays
 from lrctl.server.dataplane.chunks import Chunk, DenseAssembler, SparseAssembler, UploadAssembler, checked_span
+from lrctl.server.dataplane.limits import IMPORT_METADATA_BYTES, Claim, DataPlaneLimits, StateBudget, job_bytes
 from lrctl.server.dataplane.replies import ReplyOptions
 from lrctl.server.dataplane.snapshots import SnapshotStore
-from lrctl.server.errors import FailedPrecondition, FieldViolation, InvalidArgument, LrctlError
-from lrctl.server.jobs import JobRegistry, JobView
+from lrctl.server.errors import FailedPrecondition, FieldViolation, InvalidArgument, LrctlError, ResourceExhausted
+from lrctl.server.jobs import JobRegistry, JobView, check_job_id
+from lrctl.server.store.failures import storage_error
 
 log = logging.getLogger(__name__)
-
-DEFAULT_MAX_ELEMENTS = 1 << 30
-"""Elements per job (4 GiB per float32 buffer); over it an upload is RESOURCE_EXHAUSTED."""
 
 
 @dataclass(frozen=True)
@@ -78,14 +77,15 @@ class DataPlane:
     """
 
     def __init__(self, jobs: JobRegistry, backend: Backend, snapshots: SnapshotStore,
-                 max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
+                 limits: DataPlaneLimits = DataPlaneLimits()) -> None:
         self._jobs = jobs
         self._backend = backend
         self._snapshots = snapshots
-        self._max_elements = max_elements
+        self.limits = limits
         self._slots: dict[str, _Slot] = {}
         self._lock = threading.Lock()
-        self._device_bytes = 0
+        self._budget = StateBudget(limits.max_optimizer_state_bytes,
+                                   lambda held: metrics.set_device_memory(backend.device, held))
         jobs.on_delete(self.forget)
 
     # ---- jobs and their arrays --------------------------------------------------------
@@ -103,7 +103,8 @@ class DataPlane:
     def _loaded(self, view: JobView, slot: _Slot) -> JobArrays | None:
         """The job's arrays, restored from its snapshot on first use; call with slot.lock held."""
         if not slot.loaded:
-            self._set_arrays(slot, self._restore(view))
+            with self._budget.claim(view.job_id) as claim:
+                self._set_arrays(slot, self._restore(view, claim), claim)
             slot.loaded = True
             slot.snapshot_step = slot.arrays.next_step if slot.arrays else -1
         return slot.arrays
@@ -116,13 +117,18 @@ class DataPlane:
                                      server_step=0)
         return arrays
 
-    def _set_arrays(self, slot: _Slot, arrays: JobArrays | None) -> None:
-        with self._lock:
-            self._device_bytes += (arrays.nbytes if arrays else 0) - (slot.arrays.nbytes if slot.arrays else 0)
-            metrics.set_device_memory(self._backend.device, self._device_bytes)
+    def _set_arrays(self, slot: _Slot, arrays: JobArrays | None, claim: Claim | None = None) -> None:
+        """Replaces the slot's arrays; `claim` is the budget claim they were allocated under."""
+        self._budget.swap(slot.arrays.nbytes if slot.arrays else 0, arrays.nbytes if arrays else 0, claim)
         slot.arrays = arrays
 
-    def _restore(self, view: JobView) -> JobArrays | None:
+    def _admit(self, claim: Claim, config: optim.OptimizerConfig, elements: int) -> None:
+        """Refuses arrays of `elements` parameters over the per-job or total limit, before they
+        are allocated; otherwise claims their bytes."""
+        self.limits.check_elements(elements)
+        claim.grow_to(job_bytes(config, elements))
+
+    def _restore(self, view: JobView, claim: Claim) -> JobArrays | None:
         found = self._snapshots.read(view.job_id)
         if found is None:
             return None
@@ -130,6 +136,7 @@ class DataPlane:
         if meta.get("job_create_time") != view.create_time:
             log.warning("ignoring the snapshot of an earlier job named %r", view.job_id)
             return None
+        self._admit(claim, view.spec.optimizer, JobArrays.archived_elements(arrays))
         restored = JobArrays.from_archive(view.spec.optimizer, arrays, meta, self._backend)
         log.info("job %r: arrays restored from its snapshot at step %d", view.job_id, restored.next_step)
         return restored
@@ -153,14 +160,16 @@ class DataPlane:
             if current is not None and current.next_step:
                 raise FailedPrecondition(f"job {job_id!r} is at step {current.next_step}: parameters can be "
                                          "uploaded only before the first step", server_step=current.next_step)
-            assembler = UploadAssembler(self._max_elements)
-            for chunk in chunks:
-                assembler.add(chunk)
-            layout = assembler.layout()
-            params = np.concatenate([*assembler.tensors.values(), np.empty(0, np.float32)])
-            arrays = JobArrays.fresh(view.spec.optimizer, layout, params, self._backend)
-            self._snapshot(view, slot, arrays)
-            self._set_arrays(slot, arrays)
+            with self._budget.claim(job_id, replacing=current.nbytes if current else 0) as claim:
+                assembler = UploadAssembler(self.limits,
+                                            lambda elements: self._admit(claim, view.spec.optimizer, elements))
+                for chunk in chunks:
+                    assembler.add(chunk)
+                layout = assembler.layout()
+                params = np.concatenate([*assembler.tensors.values(), np.empty(0, np.float32)])
+                arrays = JobArrays.fresh(view.spec.optimizer, layout, params, self._backend)
+                self._snapshot(view, slot, arrays, required=True)
+                self._set_arrays(slot, arrays, claim)
             metrics.count_transfer(received_bytes=assembler.received_bytes)
             return self._info(arrays)
 
@@ -209,7 +218,7 @@ class DataPlane:
         first = next(stream, None)
         stream = stream if first is None else itertools.chain([first], stream)
         if first is not None and first.rows:
-            sparse = SparseAssembler(arrays.layout)
+            sparse = SparseAssembler(arrays.layout, self.limits)
             for chunk in stream:
                 sparse.add(chunk)
             gradients = sparse.gradients()
@@ -219,7 +228,7 @@ class DataPlane:
             span = checked_span(arrays.layout, chunk)
             return arrays.grads[span.offset:span.stop]
 
-        dense = DenseAssembler(target)
+        dense = DenseAssembler(target, self.limits)
         for chunk in stream:
             dense.add(chunk)
         dense.finish({span.name: span.size for span in arrays.layout.spans})
@@ -270,31 +279,73 @@ class DataPlane:
         metrics.count_transfer(sent_bytes=len(data))
         return data
 
-    def import_job(self, job_id: str, data: bytes) -> tuple[str, int]:
-        """Creates a job from an exported file (named `job_id`, or as in the file); everything
-        is checked before the job is created, so a refused import leaves nothing behind."""
+    def receive_import(self, job_id: str, pieces: Iterable[bytes]) -> bytes:
+        """The file an ImportJob streams, read only while it fits in what the optimizer state
+        limit leaves free plus IMPORT_METADATA_BYTES; the header's job id and the job limit
+        are checked before any of it is read."""
+        if job_id:
+            check_job_id(job_id)
+        self._jobs.check_room()
+        limit = self._budget.free() + IMPORT_METADATA_BYTES
+        received, size = [], 0
+        for piece in pieces:
+            size += len(piece)
+            if size > limit:
+                raise ResourceExhausted(
+                    f"import size limit exceeded: the file is over {limit} bytes, what the optimizer state limit of "
+                    f"{self._budget.limit} bytes leaves free plus {IMPORT_METADATA_BYTES} bytes for metadata "
+                    "(--max-optimizer-state-bytes)")
+            received.append(piece)
+        return b"".join(received)
+
+    def import_job(self, job_id: str, data: bytes, token_hash: str = "") -> tuple[str, int]:
+        """Creates a job from an exported file (named `job_id`, or as in the file), with the
+        hash of its bearer token; everything is checked before the job is created, so a
+        refused import leaves nothing behind."""
         exported = export_file.unpack(data)
         job_id = job_id or exported.job_id
         spec = self._jobs.decode_spec(exported.spec_document)
         state = policies.state_from_dict(exported.policy_state)
+        check_job_id(job_id)
         arrays = None
-        if exported.arrays_meta is not None:
-            if spec.optimizer is None:
-                raise InvalidArgument(FieldViolation("file.spec.optimizer", "the file has arrays but no optimizer"))
-            arrays = JobArrays.from_archive(spec.optimizer, exported.arrays, exported.arrays_meta, self._backend)
-        view = self._jobs.create(job_id, spec, state=state)
-        slot = self._slot(job_id)
-        with slot.lock:
-            slot.loaded = True
-            self._set_arrays(slot, arrays)
-            if arrays is not None:
-                self._snapshot(view, slot, arrays)
+        with self._budget.claim(job_id) as claim:
+            if exported.arrays_meta is not None:
+                if spec.optimizer is None:
+                    raise InvalidArgument(FieldViolation("file.spec.optimizer", "the file has arrays but no optimizer"))
+                self._admit(claim, spec.optimizer, JobArrays.archived_elements(exported.arrays))
+                arrays = JobArrays.from_archive(spec.optimizer, exported.arrays, exported.arrays_meta, self._backend)
+            view = self._jobs.create(job_id, spec, state=state, token_hash=token_hash)
+            slot = self._slot(job_id)
+            try:
+                with slot.lock:
+                    slot.loaded = True
+                    if arrays is not None:
+                        self._snapshot(view, slot, arrays, required=True)
+                    self._set_arrays(slot, arrays, claim)
+            except LrctlError:
+                self._undo_create(job_id)
+                raise
         metrics.count_transfer(received_bytes=len(data))
         return job_id, arrays.next_step if arrays else 0
 
+    def _undo_create(self, job_id: str) -> None:
+        """Deletes a job whose import failed to snapshot its arrays (storage full), so that no
+        job outlives the only durable copy of its arrays; if that fails too, the job stays,
+        without arrays, and can be uploaded to."""
+        try:
+            self._jobs.delete(job_id)
+        except LrctlError as error:
+            log.error("job %r: could not delete the job whose import failed: %s", job_id, error)
+
     # ---- durability -------------------------------------------------------------------
-    def _snapshot(self, view: JobView, slot: _Slot, arrays: JobArrays) -> None:
-        """Writes the job's snapshot; a failure is logged and counted, and the old one stays."""
+    def _snapshot(self, view: JobView, slot: _Slot, arrays: JobArrays, required: bool = False) -> None:
+        """Writes the job's snapshot; a failure is logged and counted, and the old one stays.
+
+        A step's snapshot is not `required`: the step was applied in memory, so a failure only
+        delays durability to the next step, which tries again. An upload's or import's is:
+        without it the arrays would live in memory only, so a failure raises (storage full or
+        unavailable).
+        """
         started = time.perf_counter()
         contents, meta = arrays.to_archive()
         try:
@@ -302,6 +353,8 @@ class DataPlane:
         except OSError as error:
             log.error("job %r: snapshot at step %d failed: %s", view.job_id, arrays.next_step, error)
             metrics.observe_snapshot(time.perf_counter() - started, ok=False)
+            if required:
+                raise storage_error(error) from None
             return
         slot.snapshot_step = arrays.next_step
         metrics.observe_snapshot(time.perf_counter() - started)

@@ -14,7 +14,7 @@ import numpy as np
 
 from lrctl import wire
 from lrctl.server.dataplane.chunks import Chunk
-from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim import Layout
 
 REPLY_MODES = ("all", "touched", "none")
@@ -22,7 +22,8 @@ REPLY_MODES = ("all", "touched", "none")
 
 @dataclass(frozen=True)
 class ReplyOptions:
-    """How a caller wants parameters back: which, in what wire dtype, in chunks of how many bytes."""
+    """How a caller wants parameters back: which, in what wire dtype, in chunks of how many
+    bytes (checked against the configured limit by DataPlaneLimits.reply_chunk_bytes)."""
 
     mode: str = "all"
     dtype: str = "float32"
@@ -33,9 +34,6 @@ class ReplyOptions:
             raise InvalidArgument(FieldViolation("reply_mode", f"must be one of {', '.join(REPLY_MODES)}"))
         if self.dtype not in wire.DTYPES:
             raise InvalidArgument(FieldViolation("reply_dtype", "must be FLOAT32, FLOAT16 or BFLOAT16"))
-        if self.chunk_bytes > wire.MAX_CHUNK_BYTES:
-            raise ResourceExhausted(f"reply chunks of {self.chunk_bytes} bytes are over the limit of "
-                                    f"{wire.MAX_CHUNK_BYTES}")
         if self.chunk_bytes < wire.ITEMSIZE[self.dtype]:
             raise InvalidArgument(FieldViolation("reply_chunk_bytes", "must hold at least one element"))
 

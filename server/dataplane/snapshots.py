@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from lrctl.server.dataplane import archive
+from lrctl.server.store.failures import storage_error
 
 SUFFIX = ".npz"
 TEMP_SUFFIX = ".tmp"
@@ -25,9 +26,12 @@ class SnapshotStore:
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = pathlib.Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        for leftover in self.directory.glob(f".*{TEMP_SUFFIX}"):
-            leftover.unlink(missing_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for leftover in self.directory.glob(f".*{TEMP_SUFFIX}"):
+                leftover.unlink(missing_ok=True)
+        except OSError as error:
+            raise storage_error(error) from None
 
     def path(self, job_id: str) -> pathlib.Path:
         return self.directory / f"{job_id}{SUFFIX}"

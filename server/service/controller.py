@@ -8,7 +8,8 @@ from typing import Iterator
 import grpc
 
 from lrctl.server import policies
-from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from lrctl.server.auth import issue_job_token
+from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted, Unavailable
 from lrctl.server.jobs import JobRegistry
 from lrctl.server.service.job_codec import (
     event_to_proto,
@@ -43,7 +44,10 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     @translated
     def CreateJob(self, request: controller_pb2.CreateJobRequest, context: grpc.ServicerContext) -> controller_pb2.Job:
         spec = spec_from_proto(request.spec)
-        return job_to_proto(self._jobs.create(request.job_id, spec, request.idempotency_key))
+        token, token_hash = issue_job_token()
+        job = job_to_proto(self._jobs.create(request.job_id, spec, request.idempotency_key, token_hash=token_hash))
+        job.token = token
+        return job
 
     @translated
     def GetJob(self, request: controller_pb2.GetJobRequest, context: grpc.ServicerContext) -> controller_pb2.Job:
@@ -100,18 +104,24 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     def WatchJob(self, request: controller_pb2.WatchJobRequest,
                  context: grpc.ServicerContext) -> Iterator[controller_pb2.JobEvent]:
         subscription = self._jobs.subscribe(request.job_id)
+        # A cancelled or vanished watcher wakes the loop at once, freeing its watcher slot.
+        context.add_callback(lambda: subscription.events.put(None))
         try:
             last = request.since_version
             for event in self._jobs.events(request.job_id, last, self._jobs.limits.max_page_size):
                 last = event.version
                 yield event_to_proto(event)
             while context.is_active():
+                if self._jobs.closing:
+                    raise Unavailable("the server is shutting down: watch again")
                 try:
                     event = subscription.events.get(timeout=WATCH_POLL_SECONDS)
                 except queue.Empty:
                     continue
                 if event is None:
-                    return
+                    if self._jobs.closing:
+                        continue
+                    return  # the job was deleted, or the watcher went away
                 if event.version > last:
                     last = event.version
                     yield event_to_proto(event)

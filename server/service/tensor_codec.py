@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lrctl import wire
-from lrctl.server.dataplane import Chunk, ReplyOptions
+from lrctl.server.dataplane import Chunk, DataPlaneLimits, ReplyOptions
 from lrctl.tensors import DTYPE_NAMES, DTYPES, REPLY_MODES
 from lrctl.v1 import optimizer_pb2
 
@@ -26,8 +25,10 @@ def chunk_fields(chunk: Chunk) -> dict[str, Any]:
             "data": chunk.data, "rows": chunk.rows}
 
 
-def reply_options(mode: int, dtype: int, chunk_bytes: int) -> ReplyOptions:
-    """Unset fields take the defaults: all parameters, float32, 1 MiB chunks."""
+def reply_options(mode: int, dtype: int, chunk_bytes: int, limits: DataPlaneLimits,
+                  chunk_field: str = "reply_chunk_bytes") -> ReplyOptions:
+    """Unset fields take the defaults: all parameters, float32, 1 MiB chunks (or the chunk
+    limit, if smaller); `chunk_field` names the chunk size in a refusal."""
     return ReplyOptions(REPLY_MODE_NAMES.get(mode, f"mode {mode}"),
                         DTYPE_NAMES.get(dtype or optimizer_pb2.DTYPE_FLOAT32, f"dtype {dtype}"),
-                        chunk_bytes or wire.DEFAULT_CHUNK_BYTES)
+                        limits.reply_chunk_bytes(chunk_bytes, chunk_field))

@@ -11,8 +11,9 @@ from lrctl.server.store.records import EventRecord, JobRecord, MetricRecord, Rep
 
 
 class Store(Protocol):
-    def insert_job(self, job: JobRecord, events: Iterable[EventRecord]) -> None:
-        """Adds a new job; raises AlreadyExists when the id is taken."""
+    def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "") -> None:
+        """Adds a new job (with the hash of its first bearer token, when given); raises
+        AlreadyExists when the id is taken."""
 
     def load_job(self, job_id: str) -> JobRecord | None: ...
 
@@ -20,7 +21,15 @@ class Store(Protocol):
         """Jobs ordered by id, strictly after `after_job_id` ("" for the first page)."""
 
     def delete_job(self, job_id: str) -> bool:
-        """Removes the job and its history; False when it did not exist."""
+        """Removes the job, its history and its tokens; False when it did not exist."""
+
+    def add_job_token(self, job_id: str, token_hash: str) -> bool:
+        """Adds another token hash to an existing job; False (nothing written) when there is no such job."""
+
+    def count_job_tokens(self, job_id: str) -> int: ...
+
+    def job_of_token(self, token_hash: str) -> str | None:
+        """The job a token hash (sha256 hex) belongs to; None when it belongs to none."""
 
     def update_job(
         self,

@@ -9,14 +9,18 @@ job id) does not fail the others. A lone caller pays nothing extra.
 """
 from __future__ import annotations
 
+import logging
 import pathlib
 import sqlite3
 import threading
 from dataclasses import dataclass
 from typing import Iterable
 
-from lrctl.server.errors import AlreadyExists, Unavailable
+from lrctl.server.errors import AlreadyExists, LrctlError, Unavailable
+from lrctl.server.store.failures import storage_error
 from lrctl.server.store.records import EventRecord, JobRecord, MetricRecord, ReportRecord
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -57,7 +61,13 @@ CREATE TABLE IF NOT EXISTS metrics (
     value REAL NOT NULL,
     PRIMARY KEY (job_id, step, name)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS job_tokens (
+    token_hash TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS job_tokens_by_job ON job_tokens (job_id);
 """
+"""job_tokens holds sha256 hex digests of the bearer tokens CreateJob issued, never a token."""
 
 @dataclass(eq=False)
 class _Write:
@@ -77,16 +87,26 @@ class SqliteStore:
 
     def __init__(self, data_dir: str | pathlib.Path) -> None:
         path = pathlib.Path(data_dir)
-        path.mkdir(parents=True, exist_ok=True)
         self.path = path / "lrctl.sqlite"
         self._lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Write] = []
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=OFF")
-        self._db.executescript(SCHEMA)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=OFF")
+            self._db.executescript(SCHEMA)
+        except OSError as exc:
+            raise storage_error(exc) from None
+        except sqlite3.Error as exc:
+            failure = storage_error(exc, self._files())
+            raise type(failure)(f"{failure} ({self.path})") from None
+
+    def _files(self) -> tuple[pathlib.Path, ...]:
+        """The database's files, which a write may grow."""
+        return (self.path, self.path.with_name(self.path.name + "-wal"))
 
     def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
         """Runs statements as one atomic unit, durable on return; a failure writes none of them."""
@@ -105,40 +125,67 @@ class SqliteStore:
         """One transaction, one fsync, for every queued write (the caller holds self._lock).
 
         With several writes each runs in a savepoint, so a refused one rolls back alone; a
-        lone write needs none (its failure rolls back the whole transaction).
+        lone write needs none (its failure rolls back the whole transaction). A storage
+        failure (disk full, I/O error) fails every write of the batch and rolls back, leaving
+        the connection ready for the next one; every write is marked done whatever happens,
+        so no follower takes a write that never committed for a durable one.
         """
-        isolate = len(batch) > 1
+        failure: LrctlError | None = None
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            for write in batch:
-                if isolate:
-                    self._db.execute("SAVEPOINT one_write")
-                try:
-                    for sql, args in write.statements:
-                        self._db.execute(sql, args)
-                except sqlite3.IntegrityError as exc:
-                    self._db.execute("ROLLBACK TO one_write" if isolate else "ROLLBACK")
-                    write.error = exc
-                if isolate:
-                    self._db.execute("RELEASE one_write")
-            if self._db.in_transaction:
-                self._db.execute("COMMIT")
+            self._transaction(batch)
         except sqlite3.Error as exc:
+            failure = storage_error(exc, self._files())
+            log.error("store: %s", failure)
+        except BaseException:
+            failure = Unavailable("storage unavailable: the write was interrupted")
+            raise
+        finally:
+            for write in batch:
+                if failure is not None:
+                    write.error = failure
+                write.done = True
+            self._rollback()
+
+    def _rollback(self) -> None:
+        """Ends a transaction a failure left open (SQLite may already have rolled it back)."""
+        try:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            for write in batch:
-                write.error = Unavailable(f"storage write failed: {exc}")
+        except sqlite3.Error as exc:
+            log.error("store: rollback failed: %s", exc)
+
+    def _transaction(self, batch: list[_Write]) -> None:
+        """Runs the batch in one transaction; a write refused for its own content (a taken job
+        id, an integer over 64 bits) rolls back alone and keeps its error."""
+        isolate = len(batch) > 1
+        self._rollback()
+        self._db.execute("BEGIN IMMEDIATE")
         for write in batch:
-            write.done = True
+            if isolate:
+                self._db.execute("SAVEPOINT one_write")
+            try:
+                for sql, args in write.statements:
+                    self._db.execute(sql, args)
+            except (sqlite3.IntegrityError, OverflowError) as exc:
+                self._db.execute("ROLLBACK TO one_write" if isolate else "ROLLBACK")
+                write.error = exc
+            if isolate:
+                self._db.execute("RELEASE one_write")
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
 
     def _read(self, sql: str, args: tuple) -> list[tuple]:
         with self._lock:
-            return self._db.execute(sql, args).fetchall()
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise storage_error(exc, self._files()) from None
 
-    def insert_job(self, job: JobRecord, events: Iterable[EventRecord]) -> None:
+    def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "") -> None:
+        tokens = [("INSERT INTO job_tokens VALUES (?,?)", (token_hash, job.job_id))] if token_hash else []
         try:
             self._write([(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _job_row(job)),
-                         *(_event_insert(e) for e in events)])
+                         *(_event_insert(e) for e in events), *tokens])
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists(f"job {job.job_id!r} already exists") from exc
 
@@ -154,8 +201,21 @@ class SqliteStore:
     def delete_job(self, job_id: str) -> bool:
         existed = bool(self._read("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)))
         self._write([(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
-                     for table in ("jobs", "events", "reports", "metrics")])
+                     for table in ("jobs", "events", "reports", "metrics", "job_tokens")])
         return existed
+
+    def add_job_token(self, job_id: str, token_hash: str) -> bool:
+        # Conditional on the job row, so a token cannot outlive a job deleted meanwhile
+        # (and then grant a later job of the same id).
+        self._write([("INSERT INTO job_tokens SELECT ?, job_id FROM jobs WHERE job_id = ?", (token_hash, job_id))])
+        return bool(self._read("SELECT 1 FROM job_tokens WHERE token_hash = ?", (token_hash,)))
+
+    def count_job_tokens(self, job_id: str) -> int:
+        return self._read("SELECT COUNT(*) FROM job_tokens WHERE job_id = ?", (job_id,))[0][0]
+
+    def job_of_token(self, token_hash: str) -> str | None:
+        rows = self._read("SELECT job_id FROM job_tokens WHERE token_hash = ?", (token_hash,))
+        return rows[0][0] if rows else None
 
     def update_job(
         self,

@@ -134,7 +134,9 @@ def test_config_is_a_server_config_and_args_are_serve_flags(rendered, overlay):
 
 
 @pytest.mark.parametrize("overlay", list(KUSTOMIZATIONS))
-def test_secrets_are_optional_and_pod_runs_locked_down(rendered, overlay):
+def test_admin_token_is_required_tls_optional_and_pod_runs_locked_down(rendered, overlay):
+    """The server listens on 0.0.0.0 only with credentials, so the admin token secret must
+    exist; the TLS secret is mounted when present."""
     sts = _one(rendered[overlay], "StatefulSet")
     pod = sts["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -143,11 +145,12 @@ def test_secrets_are_optional_and_pod_runs_locked_down(rendered, overlay):
         "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]}}
     assert pod["automountServiceAccountToken"] is False
-    secret_refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"]
-                   if "secretKeyRef" in e.get("valueFrom", {})]
-    secret_volumes = [v["secret"] for v in pod["volumes"] if "secret" in v]
-    assert secret_refs and secret_volumes
-    assert all(s["optional"] is True for s in secret_refs + secret_volumes)
+    secret_refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]
+                   if "secretKeyRef" in e.get("valueFrom", {})}
+    assert secret_refs["LRCTL_ADMIN_TOKEN"]["name"] == "lrctl-auth"
+    assert secret_refs["LRCTL_ADMIN_TOKEN"].get("optional", False) is False
+    secret_volumes = {v["secret"]["secretName"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    assert secret_volumes["lrctl-tls"]["optional"] is True
     assert {"requests", "limits"} <= container["resources"].keys()
     [claim] = sts["spec"]["volumeClaimTemplates"]
     assert claim["metadata"]["name"] == "data"

@@ -56,8 +56,11 @@ class ServerProcess:
             raise RuntimeError("server did not start:\n" + "".join(self.output))
         return self
 
-    def health(self, service: str = "") -> int:
-        with grpc.insecure_channel(self.address) as channel:
+    def health(self, service: str = "", credentials: grpc.ChannelCredentials | None = None) -> int:
+        """The health service's status; `credentials` for a server that speaks TLS."""
+        channel = (grpc.secure_channel(self.address, credentials) if credentials is not None
+                   else grpc.insecure_channel(self.address))
+        with channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
                                                               timeout=5)
         return reply.status

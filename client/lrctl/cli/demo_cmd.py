@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import subprocess
 import sys
@@ -43,11 +44,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 @contextlib.contextmanager
 def embedded_server() -> Iterator[Endpoints]:
-    """`lrctl serve` on a free loopback port with a temporary data directory, stopped on exit."""
+    """`lrctl serve` on a free loopback port with a temporary data directory, stopped on exit.
+
+    LRCTL_* settings of the caller's shell (admin tokens, TLS, a config file) are meant for
+    their own server, not this one, so they are left out of its environment."""
     with tempfile.TemporaryDirectory(prefix="lrctl-demo-") as data_dir:
         process = subprocess.Popen(
             [sys.executable, "-m", "lrctl.cli.main", "serve", "--listen", "127.0.0.1:0", "--metrics-port", "0",
-             "--data-dir", data_dir], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             "--data-dir", data_dir], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={name: value for name, value in os.environ.items() if not name.startswith("LRCTL_")})
         try:
             yield _endpoints(process)
         finally:

@@ -5,6 +5,7 @@ import argparse
 
 from google.protobuf import json_format
 
+from lrctl.cli.connection import connect
 from lrctl.cli.output import table
 from lrctl.client import Client
 from lrctl.policy import load_policy
@@ -16,7 +17,7 @@ OPERATOR_EVENTS = {"policy_updated", "override_set", "override_cleared"}
 def register(commands: argparse._SubParsersAction) -> None:
     jobs = commands.add_parser("jobs", help="list, inspect, create and delete jobs")
     verbs = jobs.add_subparsers(dest="verb", required=True, metavar="VERB")
-    ls = verbs.add_parser("ls", help="list jobs")
+    ls = verbs.add_parser("ls", aliases=["list"], help="list jobs")
     ls.set_defaults(run=list_jobs)
     show = verbs.add_parser("show", help="a job's spec, state and audit log")
     show.add_argument("job")
@@ -32,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _client(args: argparse.Namespace) -> Client:
-    return Client(args.server, timeout=args.timeout)
+    return connect(args)
 
 
 def _override(job: controller_pb2.Job) -> str:
@@ -66,6 +67,7 @@ def create_job(args: argparse.Namespace) -> None:
     with _client(args) as client:
         job = client.create_job(args.job, load_policy(args.policy), labels=labels)
         print(f"created {job.job_id}: lr(0) = {job.lr(0):g}")
+        print(f"token: {job.token}  (grants this job only; the server keeps only its hash)")
 
 
 def delete_job(args: argparse.Namespace) -> None:

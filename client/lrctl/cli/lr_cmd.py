@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from lrctl.client import Client
+from lrctl.cli.connection import connect
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,13 +24,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def set_override(args: argparse.Namespace) -> None:
-    with Client(args.server, timeout=args.timeout) as client:
+    with connect(args) as client:
         job = client.job(args.job).override(lr=args.lr, scale=args.scale, until_step=args.until_step,
                                             reason=args.reason)
     print(f"{job.job_id}: override set (version {job.version}), lr now {job.current_lr:g}")
 
 
 def clear_override(args: argparse.Namespace) -> None:
-    with Client(args.server, timeout=args.timeout) as client:
+    with connect(args) as client:
         job = client.job(args.job).clear_override(reason=args.reason)
     print(f"{job.job_id}: override cleared (version {job.version}), lr now {job.current_lr:g}")

@@ -3,21 +3,18 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import os
 import sys
 from typing import Sequence
 
-from lrctl.cli import demo_cmd, jobs_cmd, lr_cmd, preview_cmd, watch_cmd
-from lrctl.errors import LrctlError
+from lrctl.cli import connection, demo_cmd, jobs_cmd, lr_cmd, preview_cmd, watch_cmd
+from lrctl.errors import LrctlError, Unauthenticated
 
 PLUGIN_GROUP = "lrctl.cli"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lrctl", description="Control the learning rate of training jobs.")
-    parser.add_argument("--server", default=os.environ.get("LRCTL_SERVER", "127.0.0.1:50051"),
-                        help="server address host:port (env LRCTL_SERVER; default %(default)s)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="deadline of each call in seconds")
+    connection.add_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (jobs_cmd, lr_cmd, watch_cmd, preview_cmd, demo_cmd):
         module.register(commands)
@@ -36,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {field}: {description}", file=sys.stderr)
         if error.server_step is not None:
             print(f"  server step: {error.server_step}", file=sys.stderr)
+        if isinstance(error, Unauthenticated):
+            print("  give a token with --token or the environment variable LRCTL_TOKEN", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

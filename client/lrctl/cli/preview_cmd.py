@@ -11,8 +11,8 @@ import pathlib
 
 import numpy as np
 
+from lrctl.cli.connection import connect
 from lrctl.cli.output import table
-from lrctl.client import Client
 from lrctl.policy import load_policy
 from lrctl.v1 import controller_pb2
 
@@ -37,7 +37,7 @@ def load_metrics(path: str | None) -> dict[int, dict[str, float]]:
 
 
 def run_preview(args: argparse.Namespace) -> None:
-    with Client(args.server, timeout=args.timeout) as client:
+    with connect(args) as client:
         result = client.preview(load_policy(args.policy), args.steps, load_metrics(args.metrics))
     lrs = np.asarray(result.lrs)
     every = args.every or max(1, len(lrs) // TABLE_ROWS)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from lrctl.client import Client
+from lrctl.cli.connection import connect
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def watch_job(args: argparse.Namespace) -> None:
-    with Client(args.server, timeout=args.timeout) as client:
+    with connect(args) as client:
         for event in client.job(args.job).watch(since_version=args.since):
             if event.kind == "metrics" and not args.metrics:
                 continue

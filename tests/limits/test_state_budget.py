@@ -1,0 +1,56 @@
+"""The byte budget behind --max-optimizer-state-bytes, and the limits' own arguments."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lrctl.server import optim
+from lrctl.server.backends import select_backend
+from lrctl.server.dataplane.arrays import JobArrays
+from lrctl.server.dataplane.limits import DataPlaneLimits, StateBudget, job_bytes
+from lrctl.server.errors import InvalidArgument, ResourceExhausted
+
+
+@pytest.mark.parametrize("algorithm", [optim.SGD(), optim.SGD(momentum=0.9), optim.Adagrad(), optim.RMSprop(),
+                                       optim.RMSprop(centered=True, momentum=0.9), optim.Adam(),
+                                       optim.AdamW(amsgrad=True)])
+def test_job_bytes_is_what_the_arrays_take(algorithm: optim.Algorithm) -> None:
+    config = optim.OptimizerConfig(algorithm)
+    layout = optim.Layout.of({"w": (7, 3), "b": (3,)})
+    arrays = JobArrays.fresh(config, layout, np.zeros(layout.size, np.float32), select_backend("cpu"))
+    assert job_bytes(config, layout.size) == arrays.nbytes
+
+
+def test_claims_count_until_swapped_in_or_released() -> None:
+    held = []
+    budget = StateBudget(100, held.append)
+    with budget.claim("a") as claim:
+        claim.grow_to(60)
+        assert budget.free() == 40
+        with pytest.raises(ResourceExhausted, match=r"job 'b' needs at least 50 bytes.*40 of the limit of 100"):
+            with budget.claim("b") as other:
+                other.grow_to(50)
+        budget.swap(0, 60, claim)
+    assert (budget.held, budget.free(), held) == (60, 40, [60])
+
+    with budget.claim("a", replacing=60) as claim:
+        claim.grow_to(100)  # a re-upload needs only the difference
+        assert budget.free() == 0
+    assert budget.free() == 40, "a failed re-upload releases its claim and keeps the old arrays' bytes"
+    budget.swap(60, 0)
+    assert (budget.free(), held[-1]) == (100, 0)
+
+
+@pytest.mark.parametrize("field, value", [("max_chunk_bytes", (4 << 20) + 1), ("max_chunk_bytes", 0),
+                                          ("max_elements_per_job", 0), ("max_optimizer_state_bytes", -1)])
+def test_bad_limits_fail_at_construction_with_the_field_named(field: str, value: int) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        DataPlaneLimits(**{field: value})
+    assert [v.field for v in error.value.violations] == [field]
+
+
+def test_an_unset_reply_chunk_size_is_the_default_capped_by_the_limit() -> None:
+    assert DataPlaneLimits().reply_chunk_bytes(0, "chunk_bytes") == 1 << 20
+    assert DataPlaneLimits(max_chunk_bytes=4096).reply_chunk_bytes(0, "chunk_bytes") == 4096
+    with pytest.raises(ResourceExhausted, match=r"chunk_bytes 4097 is over the limit of 4096 bytes"):
+        DataPlaneLimits(max_chunk_bytes=4096).reply_chunk_bytes(4097, "chunk_bytes")
