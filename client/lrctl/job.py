@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
 from lrctl import wire
+from lrctl.errors import Unavailable
 from lrctl.events import Decision, Event
 from lrctl.lease import Lease
 from lrctl.policy import to_policy
@@ -19,6 +21,8 @@ if TYPE_CHECKING:
     from lrctl.client import Client
 
 DEFAULT_HORIZON = 1000
+FOLLOW_FIRST_BACKOFF = 0.1
+FOLLOW_MAX_BACKOFF = 5.0
 
 class Pulled(NamedTuple):
     """The server's parameters and the step it expects next: `step, params = job.pull()`."""
@@ -134,14 +138,27 @@ class Job:
             yield Event.from_proto(event)
 
     def follow(self) -> None:
-        """Keeps the lease fresh from a background WatchJob stream (for ranks that never report)."""
+        """Keeps the lease fresh from a background WatchJob stream (for ranks that never report).
+
+        The stream ends UNAVAILABLE when its connection goes (server restart or shutdown, an
+        aged connection): the follower watches again from the last version it saw, so no
+        event is missed, backing off up to FOLLOW_MAX_BACKOFF seconds while the server is away.
+        It ends with the job (deleted) or the client (closed).
+        """
         if self._follower is not None:
             return
-        version = self._lease.version if self._lease else 0
+        start = self._lease.version if self._lease else 0
 
         def run() -> None:
-            for _ in self.watch(since_version=version):
-                pass
+            version, backoff = start, FOLLOW_FIRST_BACKOFF
+            while True:
+                try:
+                    for event in self.watch(since_version=version):
+                        version, backoff = event.version, FOLLOW_FIRST_BACKOFF
+                    return
+                except Unavailable:
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, FOLLOW_MAX_BACKOFF)
 
         self._follower = threading.Thread(target=run, name=f"lrctl-follow-{self.job_id}", daemon=True)
         self._follower.start()

@@ -134,8 +134,6 @@ def test_an_aged_connection_ends_a_watch_with_unavailable_and_unary_calls_go_on(
         assert versions == sorted(set(versions)) and resumed, "watching again from the last version misses nothing"
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-@pytest.mark.xfail(strict=True, reason="Job.follow() stops on UNAVAILABLE instead of watching again")
 def test_follow_keeps_following_across_an_aged_connection(aging_server: ServerProcess) -> None:
     with lrctl.Client(aging_server.address) as client, lrctl.Client(aging_server.address) as operator:
         job = client.create_job("followed", CONTROL_POLICY, horizon=100)
