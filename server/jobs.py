@@ -33,6 +33,14 @@ from lrctl.server.store import EventRecord, JobRecord, MetricRecord, ReportRecor
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 METRIC_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/-]{0,127}")
+MAX_STEP = (1 << 63) - 1
+"""Steps and versions are uint64 on the wire, but int64 in SQLite and in the policies' NumPy math."""
+
+
+def check_counter(field: str, value: int) -> None:
+    """INVALID_ARGUMENT for a step or version the store and the policies cannot hold."""
+    if value > MAX_STEP:
+        raise InvalidArgument(FieldViolation(field, f"must be at most 2^63 - 1, got {value}"))
 MAX_TOKENS_PER_JOB = 64
 """Bearer tokens one job may have: its CreateJob and each idempotent replay issue one."""
 
@@ -263,6 +271,7 @@ class JobRegistry:
         horizon = horizon or 1
         if horizon > self.limits.max_horizon:
             raise ResourceExhausted(f"horizon {horizon} is over the limit of {self.limits.max_horizon} steps")
+        check_counter("step", step + horizon - 1)
         view = self._job(job_id).view
         lrs = self._lease_cache.learning_rates(
             job_id, view.version, step, horizon, lambda steps: policies.lr_at(view.spec.policy, view.state, steps))
@@ -271,6 +280,7 @@ class JobRegistry:
 
     # ---- changes ------------------------------------------------------------------
     def report(self, job_id: str, step: int, values: Mapping[str, float]) -> Decision:
+        check_counter("step", step)
         job = self._job(job_id)
         self._check_metric_names(values)
         policy = job.view.spec.policy
@@ -374,6 +384,7 @@ class JobRegistry:
 
     # ---- history and watching -----------------------------------------------------
     def events(self, job_id: str, since_version: int, limit: int) -> list[JobEvent]:
+        check_counter("since_version", since_version)
         self._job(job_id)
         size = min(limit or 100, self.limits.max_page_size)
         return [_event_from_record(r) for r in self._store.list_events(job_id, since_version, size)]
