@@ -3,7 +3,10 @@
 Retrying is safe exactly for the calls the server makes idempotent: reads,
 GetLearningRate (same step, same LR), ReportMetrics (idempotent on job, step, metric)
 and CreateJob (the SDK always sends an idempotency key). Operator changes
-(UpdatePolicy, overrides, DeleteJob) are not retried.
+(UpdatePolicy, overrides, DeleteJob) are not retried. The data plane's streams are far
+larger than gRPC's retry buffer, so the SDK retries those itself (`retried`), with the
+same policy: Step (exactly once per step), UploadParameters (allowed again until the first
+step), PullParameters and ExportJob. ImportJob creates a job and is not retried.
 
 A bearer token travels as `authorization: Bearer <token>` metadata that an interceptor adds
 to every call, streams included, over TLS and plaintext alike (gRPC's own call credentials
@@ -14,25 +17,49 @@ from __future__ import annotations
 import collections
 import json
 import pathlib
-from typing import Any, Callable
+import time
+from typing import Any, Callable, TypeVar
 
 import grpc
 
+from lrctl.errors import Unavailable
+
+T = TypeVar("T")
+
 RETRIED_METHODS = ("GetJob", "ListJobs", "GetLearningRate", "ReportMetrics", "CreateJob",
                    "ListJobEvents", "PreviewSchedule")
+RETRY_ATTEMPTS = 5
+RETRY_FIRST_BACKOFF = 0.05
+RETRY_MAX_BACKOFF = 2.0
+RETRY_MULTIPLIER = 2
 
 SERVICE_CONFIG = {
     "methodConfig": [{
         "name": [{"service": "lrctl.v1.Controller", "method": m} for m in RETRIED_METHODS],
         "retryPolicy": {
-            "maxAttempts": 5,
-            "initialBackoff": "0.05s",
-            "maxBackoff": "2s",
-            "backoffMultiplier": 2,
+            "maxAttempts": RETRY_ATTEMPTS,
+            "initialBackoff": f"{RETRY_FIRST_BACKOFF}s",
+            "maxBackoff": f"{RETRY_MAX_BACKOFF}s",
+            "backoffMultiplier": RETRY_MULTIPLIER,
             "retryableStatusCodes": ["UNAVAILABLE"],
         },
     }],
 }
+
+
+
+def retried(attempt: Callable[[], T]) -> T:
+    """`attempt()`, run again on Unavailable with the service config's backoff; the last
+    failure is raised."""
+    backoff = RETRY_FIRST_BACKOFF
+    for _ in range(RETRY_ATTEMPTS - 1):
+        try:
+            return attempt()
+        except Unavailable:
+            time.sleep(backoff)
+            backoff = min(backoff * RETRY_MULTIPLIER, RETRY_MAX_BACKOFF)
+    return attempt()
+
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 KEEPALIVE_SECONDS = 30

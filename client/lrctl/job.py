@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, NamedTuple
 import numpy as np
 
 from lrctl import wire
+from lrctl.channel import retried
 from lrctl.errors import Unavailable
 from lrctl.events import Decision, Event
 from lrctl.lease import Lease
@@ -175,7 +176,7 @@ class Job:
             for chunk in to_chunks(params, wire_dtype, chunk_bytes, self._shapes):
                 yield optimizer_pb2.UploadParametersRequest(chunk=chunk)
 
-        return self.client._call("UploadParameters", requests(), timeout).elements
+        return retried(lambda: self.client._call("UploadParameters", requests(), timeout)).elements
 
     def step(self, step: int, grads: Mapping[str, Any], *, reply: str = "all", wire_dtype: str = "float32",
              chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> dict[str, Any] | None:
@@ -194,12 +195,16 @@ class Job:
             for chunk in to_chunks(grads, wire_dtype, chunk_bytes, self._shapes):
                 yield optimizer_pb2.StepRequest(chunk=chunk)
 
-        assembler = Assembler()
-        for message in self.client._stream("Step", requests(), timeout or self.client.timeout):
-            if message.HasField("result"):
-                self.last_step_result = message.result
-            else:
-                assembler.add(message.chunk)
+        def attempt() -> Assembler:
+            assembler = Assembler()
+            for message in self.client._stream("Step", requests(), timeout or self.client.timeout):
+                if message.HasField("result"):
+                    self.last_step_result = message.result
+                else:
+                    assembler.add(message.chunk)
+            return assembler
+
+        assembler = retried(attempt)
         self._shapes.update(assembler.shapes)
         return None if reply == "none" else assembler.tensors()
 
@@ -209,12 +214,16 @@ class Job:
         server restart: the parameters are those of its last snapshot)."""
         request = optimizer_pb2.PullParametersRequest(job_id=self.job_id, dtype=dtype_code(wire_dtype),
                                                       chunk_bytes=chunk_bytes)
-        assembler, step = Assembler(), 0
-        for message in self.client._stream("PullParameters", request, timeout or self.client.timeout):
-            if message.HasField("header"):
-                step = message.header.server_step
-            else:
-                assembler.add(message.chunk)
+        def attempt() -> tuple[int, Assembler]:
+            assembler, step = Assembler(), 0
+            for message in self.client._stream("PullParameters", request, timeout or self.client.timeout):
+                if message.HasField("header"):
+                    step = message.header.server_step
+                else:
+                    assembler.add(message.chunk)
+            return step, assembler
+
+        step, assembler = retried(attempt)
         self._shapes.update(assembler.shapes)
         return Pulled(step, assembler.tensors())
 
@@ -223,8 +232,11 @@ class Job:
         """Writes the whole job (spec, policy state, parameters, optimizer state, step) to
         `path` as one portable file (an .npz with JSON metadata); returns its size in bytes."""
         request = optimizer_pb2.ExportJobRequest(job_id=self.job_id, chunk_bytes=chunk_bytes)
-        size = 0
-        with open(path, "wb") as file:
-            for message in self.client._stream("ExportJob", request, timeout or self.client.timeout):
-                size += file.write(message.data)
-        return size
+        def attempt() -> int:
+            size = 0
+            with open(path, "wb") as file:
+                for message in self.client._stream("ExportJob", request, timeout or self.client.timeout):
+                    size += file.write(message.data)
+            return size
+
+        return retried(attempt)

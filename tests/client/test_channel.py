@@ -1,6 +1,11 @@
-"""The SDK's retry policy names real, idempotent Controller methods."""
+"""The SDK's retry policy names real, idempotent Controller methods, and its own retry of
+data-plane streams follows the same policy."""
 from __future__ import annotations
 
+import pytest
+
+import lrctl
+from lrctl import channel
 from lrctl.channel import RETRIED_METHODS, SERVICE_CONFIG
 from lrctl.v1 import controller_pb2
 
@@ -14,3 +19,39 @@ def test_retried_methods_exist_and_are_idempotent() -> None:
     assert {entry["method"] for entry in names} == set(RETRIED_METHODS)
     assert set(RETRIED_METHODS) <= set(CONTROLLER.methods_by_name)
     assert not set(RETRIED_METHODS) & NOT_IDEMPOTENT
+
+
+def test_retried_runs_again_on_unavailable_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's own retry of data-plane streams: UNAVAILABLE again, up to the service
+    config's attempts with its backoff; any other failure at once."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(channel.time, "sleep", sleeps.append)
+    outcomes = iter([lrctl.Unavailable("down"), lrctl.Unavailable("down"), "stepped"])
+
+    def attempt() -> str:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    assert channel.retried(attempt) == "stepped"
+    assert sleeps == [channel.RETRY_FIRST_BACKOFF, channel.RETRY_FIRST_BACKOFF * channel.RETRY_MULTIPLIER]
+
+    calls = []
+
+    def always_down() -> None:
+        calls.append(1)
+        raise lrctl.Unavailable("down")
+
+    with pytest.raises(lrctl.Unavailable):
+        channel.retried(always_down)
+    assert len(calls) == channel.RETRY_ATTEMPTS
+
+    def refused() -> None:
+        calls.append(1)
+        raise lrctl.FailedPrecondition("stale step")
+
+    calls.clear()
+    with pytest.raises(lrctl.FailedPrecondition):
+        channel.retried(refused)
+    assert len(calls) == 1
