@@ -35,12 +35,6 @@ JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 METRIC_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/-]{0,127}")
 MAX_STEP = (1 << 63) - 1
 """Steps and versions are uint64 on the wire, but int64 in SQLite and in the policies' NumPy math."""
-
-
-def check_counter(field: str, value: int) -> None:
-    """INVALID_ARGUMENT for a step or version the store and the policies cannot hold."""
-    if value > MAX_STEP:
-        raise InvalidArgument(FieldViolation(field, f"must be at most 2^63 - 1, got {value}"))
 MAX_TOKENS_PER_JOB = 64
 """Bearer tokens one job may have: its CreateJob and each idempotent replay issue one."""
 
@@ -425,6 +419,12 @@ class JobRegistry:
                        policies.state_from_dict(json.loads(record.state_json)), record.version,
                        record.policy_version, record.skipped_nonfinite_metrics, record.create_time,
                        record.update_time)
+
+
+def check_counter(field: str, value: int) -> None:
+    """INVALID_ARGUMENT for a step or version the store and the policies cannot hold."""
+    if value > MAX_STEP:
+        raise InvalidArgument(FieldViolation(field, f"must be at most 2^63 - 1, got {value}"))
 
 
 def check_job_id(job_id: str) -> None:
