@@ -47,7 +47,6 @@ SERVICE_CONFIG = {
 }
 
 
-
 def retried(attempt: Callable[[], T]) -> T:
     """`attempt()`, run again on Unavailable with the service config's backoff; the last
     failure is raised."""
