@@ -181,8 +181,9 @@ class Job:
     def step(self, step: int, grads: Mapping[str, Any], *, reply: str = "all", wire_dtype: str = "float32",
              chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> dict[str, Any] | None:
         """Sends the gradients of `step` ({name: array}, or {name: lrctl.Rows} for rows of 2-D
-        tensors) and returns the updated parameters: all, only the touched rows (`reply=
-        "touched"`, as Rows), or None (`reply="none"`). Exactly once: retrying a step that was
+        tensors; a tensor left out does not change) and returns the updated parameters: all,
+        only what the step changed (`reply="touched"`: its dense tensors, and Rows of the touched
+        rows), or None (`reply="none"`). Exactly once: retrying a step that was
         applied returns the current parameters and applies nothing (`last_step_result.duplicate`).
         A step the server does not expect raises FailedPrecondition with `.server_step`."""
         if reply not in REPLY_MODES:

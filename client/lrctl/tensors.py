@@ -63,7 +63,7 @@ def _row_chunks(name: str, tensor: Rows, code: int, dtype: str, chunk_bytes: int
     rows = np.asarray(tensor.rows, dtype="<i8").reshape(-1)
     values = np.ascontiguousarray(tensor.values, dtype=np.float32).reshape(rows.size, -1)
     per_chunk = max(chunk_bytes // max(values.shape[1] * wire.ITEMSIZE[dtype], 1), 1)
-    for start in range(0, max(rows.size, 1), per_chunk):
+    for start in range(0, rows.size, per_chunk):  # no rows: the tensor is not in the step
         yield {"name": name, "shape": shape, "dtype": code, "rows": rows[start:start + per_chunk].tobytes(),
                "data": wire.encode(values[start:start + per_chunk], dtype)}
 

@@ -147,10 +147,10 @@ class RemoteOptimizer(Optimizer):
     the server's parameters and step are loaded into the model (resuming after a restart).
     `param_groups[0]["lr"]` is always the LR the next step will use, as with a local optimizer
     and its scheduler, so loggers and LR monitors keep working; setting it changes nothing.
-    Sparse gradients (`nn.Embedding(sparse=True)`) go as their rows when every gradient is
-    sparse, and the server replies with the touched rows only; a server step is either sparse
-    or dense, so next to dense gradients they go dense (the update torch.optim gives the same
-    model with sparse=False).
+    Sparse gradients (`nn.Embedding(sparse=True)`) go as their rows and are updated lazily,
+    like torch.optim.SparseAdam; dense ones go whole. The server replies with what it changed:
+    the dense tensors and the touched rows. A parameter whose `.grad` is None is not sent and
+    does not change, as with torch.optim.
     """
 
     def __init__(self, params: NamedParams, job: Job, *, wire_dtype: str = "float32",
@@ -202,16 +202,14 @@ class RemoteOptimizer(Optimizer):
         with_grads = [(name, tensor.grad) for name, tensor in self._named() if tensor.grad is not None]
         if not with_grads:
             return loss
-        sparse = all(grad.is_sparse for _, grad in with_grads)
         grads: dict[str, Any] = {}
         for name, grad in with_grads:
-            if sparse:
+            if grad.is_sparse:
                 grad = grad.coalesce()
                 grads[name] = Rows(grad.indices()[0].cpu().numpy(), grad.values().cpu().numpy(), tuple(grad.shape))
             else:
-                grads[name] = (grad.to_dense() if grad.is_sparse else grad).detach().cpu().numpy()
-        reply = "touched" if sparse else "all"
-        self._write(self.job.step(self.step_count, grads, reply=reply, **self.wire_options))
+                grads[name] = grad.detach().cpu().numpy()
+        self._write(self.job.step(self.step_count, grads, reply="touched", **self.wire_options))
         result = self.job.last_step_result
         self.step_count = result.server_step if result is not None else self.step_count + 1
         self.last_lr = result.lr if result is not None else None

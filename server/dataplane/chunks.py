@@ -2,8 +2,9 @@
 
 A chunk is either dense (elements [offset, offset + n) of a flattened tensor) or sparse
 (whole rows of a 2-D tensor). The assemblers decode each chunk as it arrives, so the wire
-bytes are read once, and `finish()` proves the chunks tiled every tensor exactly once: a
-request is refused (INVALID_ARGUMENT) before the optimizer sees it, so it changes nothing.
+bytes are read once, and `finish()` proves the dense chunks tiled each tensor they name
+exactly once: a request is refused (INVALID_ARGUMENT) before the optimizer sees it, so it
+changes nothing.
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ class _Coverage:
     def __init__(self) -> None:
         self._ranges: dict[str, list[tuple[int, int]]] = {}
         self._dtypes: dict[str, str] = {}
+        self._sizes: dict[str, int] = {}
 
     def add(self, chunk: Chunk, size: int) -> None:
         if self._dtypes.setdefault(chunk.name, chunk.dtype) != chunk.dtype:
@@ -65,10 +67,16 @@ class _Coverage:
             raise InvalidArgument(FieldViolation(
                 f"{chunk.field}.offset", f"chunk [{chunk.offset}, {stop}) overruns the tensor's {size} elements"))
         self._ranges.setdefault(chunk.name, []).append((chunk.offset, stop))
+        self._sizes[chunk.name] = size
 
-    def check_complete(self, sizes: dict[str, int]) -> None:
-        bad = [FieldViolation(f"chunks[{name}]", "missing: no chunk of this tensor arrived")
-               for name, size in sizes.items() if name not in self._ranges and size]
+    @property
+    def names(self) -> list[str]:
+        """The tensors that arrived, in order of their first chunk."""
+        return list(self._ranges)
+
+    def check_complete(self) -> None:
+        """Refuses unless each tensor that arrived was covered exactly once."""
+        bad = []
         for name, ranges in self._ranges.items():
             covered = 0
             for start, stop in sorted(ranges):
@@ -80,8 +88,9 @@ class _Coverage:
                     break
                 covered = stop
             else:
-                if covered < sizes[name]:
-                    bad.append(FieldViolation(f"chunks[{name}]", f"elements [{covered}, {sizes[name]}) are missing"))
+                if covered < self._sizes[name]:
+                    bad.append(FieldViolation(f"chunks[{name}]",
+                                              f"elements [{covered}, {self._sizes[name]}) are missing"))
         if bad:
             raise InvalidArgument(bad)
 
@@ -98,16 +107,20 @@ class DenseAssembler:
     def add(self, chunk: Chunk) -> None:
         check_chunk(chunk, self._limits)
         if chunk.rows:
-            raise InvalidArgument(FieldViolation(
-                f"{chunk.field}.rows", "a step is either dense or sparse: this chunk has rows, others do not"))
+            raise InvalidArgument(FieldViolation(f"{chunk.field}.rows", "rows are only for a step's gradients"))
         flat = self._target(chunk)
         self._coverage.add(chunk, flat.size)
         wire.decode_into(flat[chunk.offset:chunk.offset + chunk.elements], chunk.data, chunk.dtype)
         self.received_bytes += len(chunk.data)
 
-    def finish(self, sizes: dict[str, int]) -> None:
-        """Refuses the request unless every tensor in `sizes` was covered exactly once."""
-        self._coverage.check_complete(sizes)
+    @property
+    def names(self) -> list[str]:
+        """The tensors that arrived."""
+        return self._coverage.names
+
+    def finish(self) -> None:
+        """Refuses the request unless each tensor that arrived was covered exactly once."""
+        self._coverage.check_complete()
 
 
 class SparseAssembler:
@@ -124,9 +137,6 @@ class SparseAssembler:
     def add(self, chunk: Chunk) -> None:
         check_chunk(chunk, self._limits)
         span = checked_span(self._layout, chunk)
-        if not chunk.rows:
-            raise InvalidArgument(FieldViolation(
-                f"{chunk.field}.rows", "a step is either dense or sparse: this chunk has no rows, others do"))
         if len(span.shape) != 2:
             raise InvalidArgument(FieldViolation(
                 f"{chunk.field}.rows", f"sparse rows need a 2-D tensor; {chunk.name} has shape {span.shape}"))
@@ -146,6 +156,38 @@ class SparseAssembler:
     def gradients(self) -> dict[str, RowGradient]:
         return {name: RowGradient(np.concatenate(rows), np.concatenate(self._values[name]))
                 for name, rows in self._rows.items()}
+
+
+class StepAssembler:
+    """A step's gradient: dense chunks decoded into the job's gradient buffer (`grads`, at the
+    layout's offsets), row chunks collected per tensor. Each tensor arrives one way or the
+    other; tensors that do not arrive are not part of the step."""
+
+    def __init__(self, layout: Layout, grads: np.ndarray, limits: DataPlaneLimits) -> None:
+        def target(chunk: Chunk) -> np.ndarray:
+            span = checked_span(layout, chunk)
+            return grads[span.offset:span.stop]
+
+        self._dense = DenseAssembler(target, limits)
+        self._sparse = SparseAssembler(layout, limits)
+        self._kinds: dict[str, str] = {}
+
+    def add(self, chunk: Chunk) -> None:
+        kind = "rows" if chunk.rows else "dense"
+        if self._kinds.setdefault(chunk.name, kind) != kind:
+            raise InvalidArgument(FieldViolation(
+                f"{chunk.field}.rows", f"{chunk.name} came both dense and as rows: each tensor is one or the other"))
+        (self._sparse if chunk.rows else self._dense).add(chunk)
+
+    @property
+    def received_bytes(self) -> int:
+        return self._dense.received_bytes + self._sparse.received_bytes
+
+    def finish(self) -> tuple[list[str], dict[str, RowGradient]]:
+        """(dense tensor names, row gradients by tensor); refused unless every dense tensor was
+        covered exactly once."""
+        self._dense.finish()
+        return self._dense.names, self._sparse.gradients()
 
 
 def checked_span(layout: Layout, chunk: Chunk) -> TensorSpan:
@@ -195,5 +237,5 @@ class UploadAssembler(DenseAssembler):
         """The job's layout (tensors in the order they first arrived), once the upload is complete."""
         if not self.tensors:
             raise InvalidArgument(FieldViolation("chunks", "an upload needs at least one tensor"))
-        self.finish({name: t.size for name, t in self.tensors.items()})
+        self.finish()
         return Layout.of(self.shapes)

@@ -24,7 +24,7 @@ from lrctl.server import metrics, optim, policies
 from lrctl.server.backends import Backend
 from lrctl.server.dataplane import export_file, replies
 from lrctl.server.dataplane.arrays import JobArrays
-from lrctl.server.dataplane.chunks import Chunk, DenseAssembler, SparseAssembler, UploadAssembler, checked_span
+from lrctl.server.dataplane.chunks import Chunk, StepAssembler, UploadAssembler
 from lrctl.server.dataplane.limits import IMPORT_METADATA_BYTES, Claim, DataPlaneLimits, StateBudget, job_bytes
 from lrctl.server.dataplane.replies import ReplyOptions
 from lrctl.server.dataplane.snapshots import SnapshotStore
@@ -207,43 +207,25 @@ class DataPlane:
                 result = StepResult(step, lr, arrays.last_skipped, arrays.next_step, True)
             else:
                 result = self._apply(view, slot, arrays, gradient, lr)
-            touched = gradient.touched if isinstance(gradient, _Rows) else None
-            reply = self._reply(arrays, touched, options)
+            reply = self._reply(arrays, gradient, options)
         metrics.count_transfer(received_bytes=gradient.received_bytes)
         return result, _counted(reply)
 
-    def _receive(self, arrays: JobArrays, chunks: Iterable[Chunk]) -> "_Dense | _Rows":
-        """Decodes and checks every chunk: into the gradient buffer, or as row gradients."""
-        stream = iter(chunks)
-        first = next(stream, None)
-        stream = stream if first is None else itertools.chain([first], stream)
-        if first is not None and first.rows:
-            sparse = SparseAssembler(arrays.layout, self.limits)
-            for chunk in stream:
-                sparse.add(chunk)
-            gradients = sparse.gradients()
-            return _Rows(gradients, {name: np.unique(g.rows) for name, g in gradients.items()}, sparse.received_bytes)
+    def _receive(self, arrays: JobArrays, chunks: Iterable[Chunk]) -> "_Gradient":
+        """Decodes and checks every chunk: dense ones into the gradient buffer, rows per tensor."""
+        assembler = StepAssembler(arrays.layout, arrays.grads, self.limits)
+        for chunk in chunks:
+            assembler.add(chunk)
+        dense, rows = assembler.finish()
+        return _Gradient(dense, rows, assembler.received_bytes)
 
-        def target(chunk: Chunk) -> np.ndarray:
-            span = checked_span(arrays.layout, chunk)
-            return arrays.grads[span.offset:span.stop]
-
-        dense = DenseAssembler(target, self.limits)
-        for chunk in stream:
-            dense.add(chunk)
-        dense.finish({span.name: span.size for span in arrays.layout.spans})
-        return _Dense(dense.received_bytes)
-
-    def _apply(self, view: JobView, slot: _Slot, arrays: JobArrays, gradient: "_Dense | _Rows",
+    def _apply(self, view: JobView, slot: _Slot, arrays: JobArrays, gradient: "_Gradient",
                lr: float) -> StepResult:
         config = view.spec.optimizer
         backend, layout = self._backend, arrays.layout
         started = time.perf_counter()
-        if isinstance(gradient, _Rows):
-            state = optim.update_rows(config, arrays.params, gradient.gradients, arrays.state, lr,
-                                      backend=backend, layout=layout)
-        else:
-            state = optim.update(config, arrays.params, arrays.grads, arrays.state, lr, backend=backend, layout=layout)
+        state = optim.update_tensors(config, arrays.params, arrays.grads, arrays.state, lr, backend=backend,
+                                     layout=layout, dense=gradient.dense, rows=gradient.rows)
         seconds = time.perf_counter() - started
         skipped = state.skipped_nonfinite > arrays.state.skipped_nonfinite
         arrays.state, arrays.next_step, arrays.last_skipped = state, arrays.next_step + 1, skipped
@@ -257,14 +239,17 @@ class DataPlane:
             self._snapshot(view, slot, arrays)
         return StepResult(arrays.next_step - 1, lr, skipped, arrays.next_step, False)
 
-    def _reply(self, arrays: JobArrays, touched: dict[str, np.ndarray] | None,
-               options: ReplyOptions) -> Iterable[Chunk]:
-        """The reply's chunks; call with the job's lock held (they are a consistent picture)."""
+    def _reply(self, arrays: JobArrays, gradient: "_Gradient", options: ReplyOptions) -> Iterable[Chunk]:
+        """The reply's chunks; call with the job's lock held (they are a consistent picture).
+        "touched" sends what the step changed: its dense tensors whole, its tables' rows."""
         if options.mode == "none":
             return ()
-        if options.mode == "touched" and touched is not None:
-            return replies.row_chunks(arrays.layout, arrays.params, touched, options)
-        return replies.dense_chunks(arrays.layout, arrays.params.copy(), options)
+        if options.mode == "all":
+            return replies.dense_chunks(arrays.layout, arrays.params.copy(), options)
+        rows = replies.row_chunks(arrays.layout, arrays.params,
+                                  {name: np.unique(g.rows) for name, g in gradient.rows.items()}, options)
+        dense = replies.dense_chunks(arrays.layout, arrays.params.copy(), options, names=set(gradient.dense))
+        return itertools.chain(dense, rows)
 
     # ---- export and import ------------------------------------------------------------
     def export(self, job_id: str) -> bytes:
@@ -382,16 +367,10 @@ def _counted(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
 
 
 @dataclass(frozen=True)
-class _Dense:
-    """A dense gradient, decoded into the job's gradient buffer."""
+class _Gradient:
+    """A step's gradient: dense tensors (decoded into the job's gradient buffer) and row
+    gradients by tensor; tensors in neither are not part of the step."""
 
-    received_bytes: int
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """A sparse gradient: row gradients by tensor, and the sorted unique rows each touches."""
-
-    gradients: dict[str, optim.RowGradient]
-    touched: dict[str, np.ndarray]
+    dense: list[str]
+    rows: dict[str, optim.RowGradient]
     received_bytes: int

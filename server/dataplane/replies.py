@@ -8,7 +8,7 @@ sending and decoding on the client.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Collection, Iterator
 
 import numpy as np
 
@@ -38,9 +38,11 @@ class ReplyOptions:
             raise InvalidArgument(FieldViolation("reply_chunk_bytes", "must hold at least one element"))
 
 
-def dense_chunks(layout: Layout, params: np.ndarray, options: ReplyOptions) -> Iterator[Chunk]:
-    """Every tensor of `params` (a private copy), in layout order, in chunks of at most chunk_bytes."""
-    for span in layout.spans:
+def dense_chunks(layout: Layout, params: np.ndarray, options: ReplyOptions,
+                 names: Collection[str] | None = None) -> Iterator[Chunk]:
+    """Every tensor of `params` (a private copy), or those in `names`, in layout order, in
+    chunks of at most chunk_bytes."""
+    for span in layout.spans if names is None else [span for span in layout.spans if span.name in names]:
         flat = params[span.offset:span.stop]
         for start, stop in wire.chunk_spans(span.size, options.dtype, options.chunk_bytes):
             yield Chunk(span.name, span.shape, options.dtype, start, wire.encode(flat[start:stop], options.dtype))

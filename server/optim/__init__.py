@@ -10,9 +10,10 @@ from lrctl.server.optim.configs import (
 from lrctl.server.optim.layout import Layout, TensorSpan
 from lrctl.server.optim.rows import RowGradient
 from lrctl.server.optim.state import OptimizerState, init, slot_names
-from lrctl.server.optim.update import update, update_rows
+from lrctl.server.optim.update import update, update_rows, update_tensors
 
 __all__ = [
     "SGD", "Adagrad", "Adam", "AdamW", "Algorithm", "GradientOptions", "Layout", "OptimizerConfig",
     "OptimizerState", "RMSprop", "RowGradient", "TensorSpan", "init", "slot_names", "update", "update_rows",
+    "update_tensors",
 ]

@@ -6,7 +6,8 @@ skip/refuse, and only then run the fused kernel that writes parameters and state
 """
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from lrctl.server.backends.kernels import Array
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim import gradient, steps
 from lrctl.server.optim.configs import OptimizerConfig
-from lrctl.server.optim.layout import Layout
+from lrctl.server.optim.layout import Layout, TensorSpan
 from lrctl.server.optim.rows import RowGradient, coalesced
 from lrctl.server.optim.state import OptimizerState
 
@@ -37,6 +38,64 @@ def _state_buffers(state: OptimizerState) -> dict[str, Array]:
     return {f"state.{name}": slot for name, slot in state.slots.items()}
 
 
+@dataclass(frozen=True)
+class _Run:
+    """A contiguous stretch [lo, hi) of the buffers updated by one kernel launch; `bounds`
+    (relative to lo) cut it into the segments clipping measures separately."""
+
+    lo: int
+    hi: int
+    bounds: np.ndarray
+
+
+def _runs(layout: Layout, names: Iterable[str], per_tensor: bool) -> list[_Run]:
+    """The named tensors merged into maximal runs of neighbours in the layout, so that a step
+    sending every tensor densely is one launch over the whole buffer."""
+    spans = sorted((layout.span(name) for name in names), key=lambda span: span.offset)
+    groups: list[list[TensorSpan]] = []
+    for span in spans:
+        if groups and groups[-1][-1].stop == span.offset:
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    runs = []
+    for group in groups:
+        lo, hi = group[0].offset, group[-1].stop
+        stops = [span.stop - lo for span in group] if per_tensor else [hi - lo]
+        runs.append(_Run(lo, hi, np.array([0, *stops], dtype=np.int64)))
+    return runs
+
+
+def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_Run],
+          tables: Sequence[tuple[TensorSpan, RowGradient]], state: OptimizerState, lr: float, *,
+          backend: Backend, layout: Layout | None) -> OptimizerState:
+    """Measures every part of the gradient, decides skip/refuse, then updates: each dense run
+    in one fused launch, each table's coalesced rows gathered, updated and scattered back."""
+    options, kernels = config.gradient, backend.kernels
+    sumsq = [kernels.segment_sumsq(grads[run.lo:run.hi], run.bounds) for run in runs]
+    sumsq += [kernels.segment_sumsq(g.values.reshape(-1), np.array([0, g.values.size], dtype=np.int64))
+              for _, g in tables]
+    measured = np.concatenate([np.zeros(0), *sumsq])
+    if not np.isfinite(measured).all():
+        return gradient.nonfinite(options, state)
+    scales = np.split(gradient.clip_scales(options, measured), np.cumsum([s.size for s in sumsq])[:-1])
+    clip, step_lr, step = gradient.clip_value(options), gradient.decayed_lr(options, lr, state.step), state.step + 1
+    for run, run_scales in zip(runs, scales):
+        part = slice(run.lo, run.hi)
+        steps.apply(config.algorithm, kernels, params[part], grads[part],
+                    {name: slot[part] for name, slot in state.slots.items()}, run.bounds, run_scales, clip,
+                    step_lr, step)
+    for (span, g), table_scales in zip(tables, scales[len(runs):]):
+        views = {name: layout.view(buffer, span.name) for name, buffer in [("params", params), *state.slots.items()]}
+        gathered = {name: view[g.rows] for name, view in views.items()}
+        flat = {name: rows.reshape(-1) for name, rows in gathered.items()}
+        steps.apply(config.algorithm, kernels, flat.pop("params"), g.values.reshape(-1), flat,
+                    np.array([0, g.values.size], dtype=np.int64), table_scales, clip, step_lr, step)
+        for name, view in views.items():
+            view[g.rows] = gathered[name]
+    return state.advanced()
+
+
 def update(config: OptimizerConfig, params: Array, grads: Array, state: OptimizerState, lr: float, *,
            backend: Backend, layout: Layout | None = None) -> OptimizerState:
     """Apply one step to every element; returns the next state (slot buffers updated in place).
@@ -47,46 +106,44 @@ def update(config: OptimizerConfig, params: Array, grads: Array, state: Optimize
     """
     lr = gradient.checked_lr(lr)
     _check_buffers({"params": params, "grads": grads, **_state_buffers(state)}, layout)
-    options = config.gradient
-    if options.clipnorm is not None and layout is not None:
+    if config.gradient.clipnorm is not None and layout is not None:
         bounds = layout.bounds()
     else:
         bounds = np.array([0, params.shape[0]], dtype=np.int64)
-    sumsq = backend.kernels.segment_sumsq(grads, bounds)
-    if not np.isfinite(sumsq).all():
-        return gradient.nonfinite(options, state)
-    steps.apply(config.algorithm, backend.kernels, params, grads, state.slots, bounds,
-                gradient.clip_scales(options, sumsq), gradient.clip_value(options),
-                gradient.decayed_lr(options, lr, state.step), state.step + 1)
-    return state.advanced()
+    return _step(config, params, grads, [_Run(0, params.shape[0], bounds)], [], state, lr,
+                 backend=backend, layout=layout)
+
+
+def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, state: OptimizerState, lr: float, *,
+                   backend: Backend, layout: Layout, dense: Iterable[str] = (),
+                   rows: Mapping[str, RowGradient] | None = None) -> OptimizerState:
+    """Apply one step to the tensors a request carried; every other tensor is left alone, as
+    torch.optim skips a parameter whose `.grad` is None.
+
+    `dense` names tensors whose whole gradient is in `grads` (at their layout offsets; None
+    when there are none): they get the full update. `rows` holds row gradients of 2-D tensors, updated lazily like
+    torch.optim.SparseAdam and sparse Adagrad: only the named rows of the parameters and of
+    every slot move, with bias corrections from the job's step count, and untouched rows see
+    no decay, momentum or weight decay. Clipping treats each table's coalesced rows as that
+    tensor's whole gradient, and global_clipnorm measures everything the step carried.
+    Refusal and skipping work as in `update`: nothing is written before every part is checked.
+    """
+    lr = gradient.checked_lr(lr)
+    dense = list(dense)
+    if dense and grads is None:
+        raise InvalidArgument(FieldViolation("grads", "dense tensors need the gradient buffer"))
+    _check_buffers({"params": params, **({} if grads is None else {"grads": grads}), **_state_buffers(state)}, layout)
+    rows = rows or {}
+    both = sorted(set(dense) & set(rows))
+    if both:
+        raise InvalidArgument([FieldViolation(f"grads[{name}]", "sent both dense and as rows") for name in both])
+    runs = _runs(layout, dense, per_tensor=config.gradient.clipnorm is not None)
+    tables = [(layout.span(name), coalesced(layout.span(name), g, backend.xp)) for name, g in rows.items()]
+    return _step(config, params, params[:0] if grads is None else grads, runs, tables, state, lr,
+                 backend=backend, layout=layout)
 
 
 def update_rows(config: OptimizerConfig, params: Array, grads: Mapping[str, RowGradient], state: OptimizerState,
                 lr: float, *, backend: Backend, layout: Layout) -> OptimizerState:
-    """Apply one step whose gradient is rows of 2-D tensors; nothing else changes (lazy update).
-
-    Like torch.optim.SparseAdam and sparse Adagrad: only the named rows of the parameters
-    and of every slot move, with bias corrections from the job's step count; untouched rows
-    see no decay, momentum or weight decay. Clipping treats each table's coalesced rows as
-    that tensor's whole gradient. Refusal and skipping work as in `update`.
-    """
-    lr = gradient.checked_lr(lr)
-    _check_buffers({"params": params, **_state_buffers(state)}, layout)
-    xp = backend.xp
-    tables = [(layout.span(name), coalesced(layout.span(name), g, xp)) for name, g in grads.items()]
-    sumsq = np.array([backend.kernels.segment_sumsq(g.values.reshape(-1), np.array([0, g.values.size]))[0]
-                      for _, g in tables])
-    if not np.isfinite(sumsq).all():
-        return gradient.nonfinite(config.gradient, state)
-    scales = gradient.clip_scales(config.gradient, sumsq)
-    clip, step_lr = gradient.clip_value(config.gradient), gradient.decayed_lr(config.gradient, lr, state.step)
-    for index, (span, g) in enumerate(tables):
-        views = {name: layout.view(buffer, span.name) for name, buffer in [("params", params), *state.slots.items()]}
-        gathered = {name: view[g.rows] for name, view in views.items()}
-        flat = {name: rows.reshape(-1) for name, rows in gathered.items()}
-        steps.apply(config.algorithm, backend.kernels, flat.pop("params"), g.values.reshape(-1), flat,
-                    np.array([0, g.values.size], dtype=np.int64), scales[index:index + 1], clip, step_lr,
-                    state.step + 1)
-        for name, view in views.items():
-            view[g.rows] = gathered[name]
-    return state.advanced()
+    """`update_tensors` for a step that carries only row gradients."""
+    return update_tensors(config, params, None, state, lr, backend=backend, layout=layout, rows=grads)

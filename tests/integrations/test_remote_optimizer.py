@@ -90,29 +90,45 @@ def test_sparse_embedding_matches_torch_sparse_adam(client: lrctl.Client) -> Non
     assert job.pull().step == STEPS
 
 
-def test_sparse_grads_next_to_dense_ones_step_like_a_dense_model(client: lrctl.Client) -> None:
-    """A server step is sparse or dense: with a dense gradient in it, the embedding's rows go
-    dense, which is torch.optim.Adam on the same model with sparse=False."""
-    job = new_job(client, {"adam": {}})
+class EmbeddingModel(torch.nn.Module):
+    """A sparse embedding, a dense head, and a parameter the forward pass never uses."""
 
-    def model(sparse: bool) -> torch.nn.Module:
+    def __init__(self) -> None:
+        super().__init__()
         torch.manual_seed(5)
-        return torch.nn.Sequential(torch.nn.Embedding(50, 8, sparse=sparse), torch.nn.Linear(8, 1))
+        self.embedding = torch.nn.Embedding(50, 8, sparse=True)
+        self.head = torch.nn.Linear(8, 1)
+        self.unused = torch.nn.Parameter(torch.ones(3))
 
-    local, remote = model(sparse=False), model(sparse=True)
-    local_opt = torch.optim.Adam(local.parameters(), lr=POLICY["lr"], foreach=False)
-    scheduler = torch_scheduler(local_opt)
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embedding(ids))
+
+
+def test_sparse_and_dense_grads_match_sparse_adam_and_adam(client: lrctl.Client) -> None:
+    """torch's recipe for a sparse embedding in a dense model: SparseAdam on the embedding,
+    Adam on the rest. One remote step carries the embedding's rows and the head's dense
+    gradients; the parameter without a gradient is not sent and stays as it was."""
+    job = new_job(client, {"adam": {"eps": SPARSE_EPS}})
+    local, remote = EmbeddingModel(), EmbeddingModel()
+    local_opts = [torch.optim.SparseAdam([local.embedding.weight], lr=POLICY["lr"], eps=SPARSE_EPS),
+                  torch.optim.Adam([*local.head.parameters(), local.unused], lr=POLICY["lr"], eps=SPARSE_EPS,
+                                   foreach=False)]
+    schedulers = [torch_scheduler(opt) for opt in local_opts]
     optimizer = RemoteOptimizer(remote, job)
     generator = torch.Generator().manual_seed(6)
     for _ in range(STEPS):
         ids = torch.randint(0, 50, (16,), generator=generator)
         target = torch.randn(16, 1, generator=generator)
-        for net, opt in ((local, local_opt), (remote, optimizer)):
-            opt.zero_grad()
+        for net, opts in ((local, local_opts), (remote, [optimizer])):
+            for opt in opts:
+                opt.zero_grad()
             torch.nn.functional.mse_loss(net(ids), target).backward()
-            opt.step()
-        scheduler.step()
+            for opt in opts:
+                opt.step()
+        for scheduler in schedulers:
+            scheduler.step()
     assert_same_params(remote, local)
+    np.testing.assert_array_equal(job.pull().params["unused"], np.ones(3, np.float32))
 
 
 def test_a_new_optimizer_on_a_stepped_job_loads_the_server_state(client: lrctl.Client) -> None:

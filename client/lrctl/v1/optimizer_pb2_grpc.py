@@ -76,6 +76,8 @@ class OptimizerServicer:
     def Step(self, request_iterator, context):
         """One step: a header, then gradient chunks; the client half-closes. The server applies
         the step (exactly once per job and step), then answers a result and parameter chunks.
+        Each tensor in a step comes dense (every element exactly once) or as rows; a tensor the
+        step does not carry is left as it is (a parameter whose gradient is None).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
