@@ -22,6 +22,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from lrctl.server.backends.chunk_table import chunk_table
 from lrctl.server.backends.kernels import Kernels
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.policies.checks import is_int
@@ -31,27 +32,6 @@ if "NUMBA_THREADING_LAYER" not in os.environ:
 
 CHUNK = 16384
 """Elements per unit of parallel work: 64 KiB of each array, a few L2-sized bites."""
-
-
-@njit(cache=True)
-def _chunks(bounds):
-    """(starts, stops, segment index) of the chunks covering every segment."""
-    n = 0
-    for s in range(bounds.size - 1):
-        n += (bounds[s + 1] - bounds[s] + CHUNK - 1) // CHUNK
-    starts = np.empty(n, np.int64)
-    stops = np.empty(n, np.int64)
-    segs = np.empty(n, np.int64)
-    c = 0
-    for s in range(bounds.size - 1):
-        lo = bounds[s]
-        while lo < bounds[s + 1]:
-            starts[c] = lo
-            stops[c] = min(lo + CHUNK, bounds[s + 1])
-            segs[c] = s
-            lo += CHUNK
-            c += 1
-    return starts, stops, segs
 
 
 @njit(cache=True)
@@ -69,7 +49,7 @@ def _grad(x, scale, clip):
 def segment_sumsq(g, bounds):
     # reassoc lets the float64 sum vectorize; the norm only sizes a clip factor and tests
     # finiteness, neither of which depends on summation order.
-    starts, stops, segs = _chunks(bounds)
+    starts, stops, segs = chunk_table(bounds, CHUNK)
     partial = np.empty(starts.size, np.float64)
     for c in prange(starts.size):
         gc = g[starts[c]:stops[c]]
@@ -87,7 +67,7 @@ def segment_sumsq(g, bounds):
 @njit(parallel=True, fastmath=False, cache=True)
 def sgd(p, g, buf, bounds, scales, clip, lr, weight_decay, momentum, one_minus_dampening,
         nesterov, first_step):
-    starts, stops, segs = _chunks(bounds)
+    starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
         scale, lo, hi = scales[segs[c]], starts[c], stops[c]
         pc, gc, bc = p[lo:hi], g[lo:hi], buf[lo:hi]
@@ -104,7 +84,7 @@ def sgd(p, g, buf, bounds, scales, clip, lr, weight_decay, momentum, one_minus_d
 
 @njit(parallel=True, fastmath=False, cache=True)
 def adagrad(p, g, state_sum, bounds, scales, clip, clr, weight_decay, eps):
-    starts, stops, segs = _chunks(bounds)
+    starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
         scale, lo, hi = scales[segs[c]], starts[c], stops[c]
         pc, gc, sc = p[lo:hi], g[lo:hi], state_sum[lo:hi]
@@ -120,7 +100,7 @@ def adagrad(p, g, state_sum, bounds, scales, clip, clr, weight_decay, eps):
 @njit(parallel=True, fastmath=False, cache=True)
 def rmsprop(p, g, square_avg, grad_avg, buf, bounds, scales, clip, lr, alpha,
             one_minus_alpha, eps, weight_decay, momentum, centered):
-    starts, stops, segs = _chunks(bounds)
+    starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
         scale, lo, hi = scales[segs[c]], starts[c], stops[c]
         pc, gc, sqc = p[lo:hi], g[lo:hi], square_avg[lo:hi]
@@ -149,7 +129,7 @@ def rmsprop(p, g, square_avg, grad_avg, buf, bounds, scales, clip, lr, alpha,
 def adam(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, bounds, scales, clip, step_size,
          one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, eps, weight_decay,
          param_decay, amsgrad):
-    starts, stops, segs = _chunks(bounds)
+    starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
         scale, lo, hi = scales[segs[c]], starts[c], stops[c]
         pc, gc, mc = p[lo:hi], g[lo:hi], exp_avg[lo:hi]

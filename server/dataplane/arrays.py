@@ -4,6 +4,8 @@
 advances on every step it handles, applied or skipped for a non-finite gradient, while the
 optimizer's own step count (bias corrections) advances only on applied steps, as in torch.
 Exported as archive arrays plus JSON metadata, so snapshots and export files share it.
+The buffers live in the backend's memory; `host_grads` is where a step's gradient chunks are
+decoded (the gradient buffer itself on the CPU, a pinned host mirror of it on a GPU).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import numpy as np
 
 from lrctl.server import optim
 from lrctl.server.backends import Backend
+from lrctl.server.backends.kernels import Array
 from lrctl.server.errors import FieldViolation, InvalidArgument
 
 FORMAT = "lrctl.job-arrays/1"
@@ -26,8 +29,9 @@ class JobArrays:
     """Mutable; guarded by the owning job's lock."""
 
     layout: optim.Layout
-    params: np.ndarray
-    grads: np.ndarray
+    params: Array
+    grads: Array
+    host_grads: np.ndarray
     state: optim.OptimizerState
     next_step: int = 0
     last_skipped: bool = False
@@ -35,9 +39,9 @@ class JobArrays:
     @staticmethod
     def fresh(config: optim.OptimizerConfig, layout: optim.Layout, params: np.ndarray,
               backend: Backend) -> "JobArrays":
-        xp = backend.xp
-        return JobArrays(layout, xp.asarray(params, dtype=xp.float32), xp.empty(layout.size, dtype=xp.float32),
-                         optim.init(config, layout.size, xp))
+        grads = backend.xp.empty(layout.size, dtype=np.float32)
+        return JobArrays(layout, backend.memory.to_device(np.asarray(params, dtype=np.float32)), grads,
+                         backend.memory.host_buffer(grads), optim.init(config, layout.size, backend.xp))
 
     @property
     def nbytes(self) -> int:
@@ -50,9 +54,11 @@ class JobArrays:
         params = arrays.get(PARAMS)
         return 0 if params is None else int(params.size)
 
-    def to_archive(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """(arrays, metadata) of everything but the gradient scratch; the arrays are live views."""
+    def to_archive(self, backend: Backend) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, metadata) of everything but the gradient scratch; the arrays are on the host
+        (live views on the CPU backend, so write them under the job's lock)."""
         arrays = {PARAMS: self.params, **{SLOT_PREFIX + name: slot for name, slot in self.state.slots.items()}}
+        arrays = {name: backend.memory.to_host(array) for name, array in arrays.items()}
         meta = {"format": FORMAT, "layout": self.layout.state_dict(), "next_step": self.next_step,
                 "last_skipped": self.last_skipped, "optimizer_step": self.state.step,
                 "skipped_nonfinite": self.state.skipped_nonfinite}
@@ -76,6 +82,6 @@ class JobArrays:
             raise InvalidArgument(FieldViolation("file.params", f"must hold the layout's {layout.size} elements"))
         slots = {name[len(SLOT_PREFIX):]: array for name, array in arrays.items() if name.startswith(SLOT_PREFIX)}
         state = optim.OptimizerState.from_state_dict(config, {**slots, **counters}, layout.size, backend.xp)
-        xp = backend.xp
-        return JobArrays(layout, xp.array(params, dtype=xp.float32), xp.empty(layout.size, dtype=xp.float32),
-                         state, next_step, last_skipped)
+        grads = backend.xp.empty(layout.size, dtype=np.float32)
+        return JobArrays(layout, backend.memory.to_device(np.array(params, dtype=np.float32)), grads,
+                         backend.memory.host_buffer(grads), state, next_step, last_skipped)

@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from lrctl.server import metrics, optim, policies
-from lrctl.server.backends import Backend
+from lrctl.server.backends import Backend, host_copy
 from lrctl.server.dataplane import export_file, replies
 from lrctl.server.dataplane.arrays import JobArrays
 from lrctl.server.dataplane.chunks import Chunk, StepAssembler, UploadAssembler
@@ -179,7 +179,7 @@ class DataPlane:
         slot = self._slot(job_id)
         with slot.lock:
             arrays = self._arrays(view, slot)
-            chunks = replies.dense_chunks(arrays.layout, arrays.params.copy(), options)
+            chunks = replies.dense_chunks(arrays.layout, host_copy(self._backend.memory, arrays.params), options)
             info = self._info(arrays)
         return info, _counted(chunks)
 
@@ -212,8 +212,9 @@ class DataPlane:
         return result, _counted(reply)
 
     def _receive(self, arrays: JobArrays, chunks: Iterable[Chunk]) -> "_Gradient":
-        """Decodes and checks every chunk: dense ones into the gradient buffer, rows per tensor."""
-        assembler = StepAssembler(arrays.layout, arrays.grads, self.limits)
+        """Decodes and checks every chunk: dense ones into the host side of the gradient buffer,
+        rows per tensor."""
+        assembler = StepAssembler(arrays.layout, arrays.host_grads, self.limits)
         for chunk in chunks:
             assembler.add(chunk)
         dense, rows = assembler.finish()
@@ -224,6 +225,8 @@ class DataPlane:
         config = view.spec.optimizer
         backend, layout = self._backend, arrays.layout
         started = time.perf_counter()
+        if gradient.dense:
+            backend.memory.copy_in(arrays.grads, arrays.host_grads)
         state = optim.update_tensors(config, arrays.params, arrays.grads, arrays.state, lr, backend=backend,
                                      layout=layout, dense=gradient.dense, rows=gradient.rows)
         seconds = time.perf_counter() - started
@@ -244,11 +247,13 @@ class DataPlane:
         "touched" sends what the step changed: its dense tensors whole, its tables' rows."""
         if options.mode == "none":
             return ()
+        memory = self._backend.memory
         if options.mode == "all":
-            return replies.dense_chunks(arrays.layout, arrays.params.copy(), options)
-        rows = replies.row_chunks(arrays.layout, arrays.params,
+            return replies.dense_chunks(arrays.layout, host_copy(memory, arrays.params), options)
+        rows = replies.row_chunks(arrays.layout, memory.to_host(arrays.params),
                                   {name: np.unique(g.rows) for name, g in gradient.rows.items()}, options)
-        dense = replies.dense_chunks(arrays.layout, arrays.params.copy(), options, names=set(gradient.dense))
+        dense = replies.dense_chunks(arrays.layout, host_copy(memory, arrays.params), options,
+                                     names=set(gradient.dense))
         return itertools.chain(dense, rows)
 
     # ---- export and import ------------------------------------------------------------
@@ -258,7 +263,7 @@ class DataPlane:
         slot = self._slot(job_id) if view.spec.optimizer is not None else None
         with slot.lock if slot else contextlib.nullcontext():
             loaded = self._loaded(view, slot) if slot else None
-            arrays, meta = loaded.to_archive() if loaded else ({}, None)
+            arrays, meta = loaded.to_archive(self._backend) if loaded else ({}, None)
             data = export_file.pack(export_file.ExportedJob(job_id, view.spec.document,
                                                             policies.state_to_dict(view.state), arrays, meta))
         metrics.count_transfer(sent_bytes=len(data))
@@ -332,7 +337,7 @@ class DataPlane:
         unavailable).
         """
         started = time.perf_counter()
-        contents, meta = arrays.to_archive()
+        contents, meta = arrays.to_archive(self._backend)
         try:
             self._snapshots.write(view.job_id, contents, {**meta, "job_create_time": view.create_time})
         except OSError as error:

@@ -22,8 +22,10 @@ class RowGradient:
     values: Array
 
 
-def coalesced(span: TensorSpan, gradient: RowGradient, xp=np) -> RowGradient:
-    """`gradient` with sorted unique rows, duplicates summed; refused if it does not fit `span`."""
+def coalesced(span: TensorSpan, gradient: RowGradient) -> RowGradient:
+    """`gradient` (host arrays) with sorted unique rows, duplicates summed; refused if it does
+    not fit `span`. On the host whatever the backend: a step's rows are few next to the
+    table, and this keeps to NumPy's unique and add.at."""
     field = f"grads[{span.name}]"
     rows, values = gradient.rows, gradient.values
     if len(span.shape) != 2:
@@ -39,7 +41,7 @@ def coalesced(span: TensorSpan, gradient: RowGradient, xp=np) -> RowGradient:
                                   f"got {values.dtype} {values.shape}"))
     if bad:
         raise InvalidArgument(bad)
-    unique, inverse = xp.unique(rows, return_inverse=True)
-    summed = xp.zeros((unique.size, span.shape[1]), dtype=np.float32)
-    xp.add.at(summed, inverse, values)
+    unique, inverse = np.unique(rows, return_inverse=True)
+    summed = np.zeros((unique.size, span.shape[1]), dtype=np.float32)
+    np.add.at(summed, inverse, values)
     return RowGradient(unique, summed)

@@ -66,6 +66,11 @@ def _runs(layout: Layout, names: Iterable[str], per_tensor: bool) -> list[_Run]:
     return runs
 
 
+def _on_device(backend: Backend, gradient: RowGradient) -> RowGradient:
+    """A coalesced row gradient moved to where the job's buffers are (itself on the CPU)."""
+    return RowGradient(backend.memory.to_device(gradient.rows), backend.memory.to_device(gradient.values))
+
+
 def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_Run],
           tables: Sequence[tuple[TensorSpan, RowGradient]], state: OptimizerState, lr: float, *,
           backend: Backend, layout: Layout | None) -> OptimizerState:
@@ -138,7 +143,8 @@ def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, 
     if both:
         raise InvalidArgument([FieldViolation(f"grads[{name}]", "sent both dense and as rows") for name in both])
     runs = _runs(layout, dense, per_tensor=config.gradient.clipnorm is not None)
-    tables = [(layout.span(name), coalesced(layout.span(name), g, backend.xp)) for name, g in rows.items()]
+    tables = [(layout.span(name), _on_device(backend, coalesced(layout.span(name), g)))
+              for name, g in rows.items()]
     return _step(config, params, params[:0] if grads is None else grads, runs, tables, state, lr,
                  backend=backend, layout=layout)
 

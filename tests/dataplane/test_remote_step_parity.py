@@ -6,7 +6,6 @@ torch's parameters after that step, and the LR the server used with torch's.
 """
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

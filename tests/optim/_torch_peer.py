@@ -7,11 +7,12 @@ import torch
 from lrctl.server import optim
 from lrctl.server.backends import Backend, cpu_backend
 from lrctl.server.backends import numpy_reference
+from lrctl.server.backends.memory import HostMemory
 
 SHAPES = {"embedding": (97, 13), "bias": (13,), "conv": (4, 3, 5, 5)}
 LAYOUT = optim.Layout.of(SHAPES)
 
-REFERENCE = Backend("cpu", np, numpy_reference.KERNELS)
+REFERENCE = Backend("cpu", np, numpy_reference.KERNELS, HostMemory())
 FUSED = cpu_backend()
 
 # (lrctl algorithm, torch class, torch kwargs) for every option worth its own equations.

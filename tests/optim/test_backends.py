@@ -1,4 +1,4 @@
-"""Backend choice, thread control and concurrent launches (the CuPy backend does not exist yet)."""
+"""Backend choice, thread control and concurrent launches."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +12,7 @@ from lrctl.server import optim
 from lrctl.server.backends import cpu_backend, select_backend
 from lrctl.server.errors import InvalidArgument
 from tests.optim._torch_peer import CASES, FUSED, LAYOUT, initial_params, schedule
+from tests.support.gpu import gpu_problem
 
 
 def test_cpu_is_numpy_with_fused_kernels() -> None:
@@ -19,18 +20,25 @@ def test_cpu_is_numpy_with_fused_kernels() -> None:
     assert backend.device == "cpu" and backend.xp is np and backend.kernels.name.startswith("numba-fused")
 
 
-def test_auto_is_cpu_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
+def test_auto_takes_the_gpu_when_there_is_one_else_the_cpu_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
+    problem = gpu_problem()
     with caplog.at_level(logging.INFO, logger="lrctl.server.backends.selection"):
         backend = select_backend("auto")
-    assert backend.device == "cpu"
-    assert "not implemented yet" in caplog.text and "numba-fused" in caplog.text
+    if problem is None:
+        assert backend.device == "cuda" and "CuPy on GPU" in caplog.text
+    else:
+        assert backend.device == "cpu" and "numba-fused" in caplog.text
+        assert f"no GPU backend: {problem}" in caplog.text
 
 
-def test_cuda_is_refused_until_the_cupy_backend_exists() -> None:
+def test_cuda_without_a_usable_gpu_is_refused_with_the_reason() -> None:
+    problem = gpu_problem()
+    if problem is None:
+        pytest.skip("this machine has a GPU that CuPy sees")
     with pytest.raises(InvalidArgument) as error:
         select_backend("cuda")
     assert error.value.violations[0].field == "device"
-    assert "CuPy" in error.value.violations[0].description
+    assert error.value.violations[0].description == f"cuda is not usable here: {problem}"
 
 
 def test_unknown_device_and_bad_thread_counts_are_refused() -> None:

@@ -19,10 +19,13 @@ START_TIMEOUT = 30.0
 
 
 class ServerProcess:
-    """Starts `python -m lrctl.cli.main serve` on 127.0.0.1:0 and learns its port from stdout."""
+    """Starts `python -m lrctl.cli.main serve` (or another `module` with lrctl's command line)
+    on 127.0.0.1:0 and learns its port from stdout."""
 
-    def __init__(self, data_dir: pathlib.Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None):
+    def __init__(self, data_dir: pathlib.Path, extra_args: Sequence[str] = (), env: dict[str, str] | None = None,
+                 module: str = "lrctl.cli.main"):
         self.data_dir = data_dir
+        self.module = module
         self.extra_args = list(extra_args)
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen[str] | None = None
@@ -31,7 +34,7 @@ class ServerProcess:
         self.output: list[str] = []
 
     def start(self) -> "ServerProcess":
-        command = [sys.executable, "-m", "lrctl.cli.main", "serve", "--listen", "127.0.0.1:0",
+        command = [sys.executable, "-m", self.module, "serve", "--listen", "127.0.0.1:0",
                    "--metrics-port", "0", "--data-dir", str(self.data_dir), *self.extra_args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                         env=self.env)

@@ -1,0 +1,137 @@
+// lrctl's fused optimizer kernels for CUDA: the Kernels contract of kernels.py, one pass over memory.
+//
+// The host cuts the flat buffers into chunks that never straddle a segment (chunk_table.py)
+// and launches one block per chunk; a block's threads stride over its chunk, so each warp
+// reads and writes contiguous memory, and the segment's gradient scale is one load per thread.
+//
+// The arithmetic is cpu_kernels.py's, float32 operation for operation in the same order
+// (torch's), which is why the module must be compiled with --fmad=false: by default nvcc and
+// NVRTC contract a * b + c into one fused multiply-add, which rounds once instead of twice.
+// sqrtf and '/' are IEEE round-to-nearest unless fast math is asked for, and it is not.
+// CuPy appends -ftz=true to every compilation, after the caller's options, so float32
+// subnormal inputs and results are flushed to zero here while the CPU keeps them; results
+// differ from the CPU kernels only where a float32 input or intermediate is below 2^-126.
+//
+// Plain C++ and no headers, so the same file also builds with g++ (tests/backends emulate
+// the CUDA built-ins) and runs on the CPU. Flags (nesterov, first_step, centered, amsgrad)
+// are int. A state slot the options do not use is an empty array and is never dereferenced.
+
+#define LRCTL_MAX_THREADS 1024
+
+// The gradient element the optimizer sees: clip-norm scale, then the clipvalue clamp.
+__device__ __forceinline__ float clipped_grad(float x, float scale, float clip) {
+    x = x * scale;
+    if (x > clip) return clip;
+    if (x < -clip) return -clip;
+    return x;
+}
+
+// out[seg] += the chunk's sum of squares, in double: per-thread partial sums, a tree in
+// shared memory (any blockDim.x up to LRCTL_MAX_THREADS), one atomic add per block. Every
+// thread reaches every __syncthreads(). out must be zeroed by the caller.
+extern "C" __global__ void segment_sumsq(const float* g, const long long* starts, const long long* stops,
+                                         const long long* segs, double* out) {
+    __shared__ double partial[LRCTL_MAX_THREADS];
+    const long long c = blockIdx.x;
+    double acc = 0.0;
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        const double x = g[i];
+        acc += x * x;
+    }
+    partial[threadIdx.x] = acc;
+    __syncthreads();
+    for (unsigned int width = blockDim.x; width > 1;) {
+        const unsigned int half = (width + 1) / 2;
+        if (threadIdx.x < width - half) partial[threadIdx.x] += partial[threadIdx.x + half];
+        __syncthreads();
+        width = half;
+    }
+    if (threadIdx.x == 0) atomicAdd(&out[segs[c]], partial[0]);
+}
+
+extern "C" __global__ void sgd(float* p, const float* g, float* buf, const long long* starts,
+                               const long long* stops, const long long* segs, const float* scales, float clip,
+                               float lr, float weight_decay, float momentum, float one_minus_dampening,
+                               int nesterov, int first_step) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        float gi = clipped_grad(g[i], scale, clip);
+        if (weight_decay != 0.0f) gi = gi + weight_decay * p[i];
+        if (momentum != 0.0f) {
+            const float b = first_step ? gi : buf[i] * momentum + one_minus_dampening * gi;
+            buf[i] = b;
+            gi = nesterov ? gi + momentum * b : b;
+        }
+        p[i] = p[i] - lr * gi;
+    }
+}
+
+extern "C" __global__ void adagrad(float* p, const float* g, float* state_sum, const long long* starts,
+                                   const long long* stops, const long long* segs, const float* scales,
+                                   float clip, float clr, float weight_decay, float eps) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        float gi = clipped_grad(g[i], scale, clip);
+        if (weight_decay != 0.0f) gi = gi + weight_decay * p[i];
+        const float s = state_sum[i] + gi * gi;
+        state_sum[i] = s;
+        p[i] = p[i] - clr * gi / (sqrtf(s) + eps);
+    }
+}
+
+extern "C" __global__ void rmsprop(float* p, const float* g, float* square_avg, float* grad_avg, float* buf,
+                                   const long long* starts, const long long* stops, const long long* segs,
+                                   const float* scales, float clip, float lr, float alpha,
+                                   float one_minus_alpha, float eps, float weight_decay, float momentum,
+                                   int centered) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        float gi = clipped_grad(g[i], scale, clip);
+        if (weight_decay != 0.0f) gi = gi + weight_decay * p[i];
+        float sq = square_avg[i] * alpha + one_minus_alpha * gi * gi;
+        square_avg[i] = sq;
+        if (centered) {
+            float ga = grad_avg[i];
+            ga = ga + one_minus_alpha * (gi - ga);
+            grad_avg[i] = ga;
+            sq = sq - ga * ga;
+        }
+        const float avg = sqrtf(sq) + eps;
+        if (momentum != 0.0f) {
+            const float b = buf[i] * momentum + gi / avg;
+            buf[i] = b;
+            p[i] = p[i] - lr * b;
+        } else {
+            p[i] = p[i] - lr * gi / avg;
+        }
+    }
+}
+
+extern "C" __global__ void adam(float* p, const float* g, float* exp_avg, float* exp_avg_sq,
+                                float* max_exp_avg_sq, const long long* starts, const long long* stops,
+                                const long long* segs, const float* scales, float clip, float step_size,
+                                float one_minus_beta1, float beta2, float one_minus_beta2,
+                                float bias_correction2_sqrt, float eps, float weight_decay, float param_decay,
+                                int amsgrad) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        float gi = clipped_grad(g[i], scale, clip);
+        float pi = p[i];
+        if (param_decay != 1.0f) pi = pi * param_decay;
+        if (weight_decay != 0.0f) gi = gi + weight_decay * pi;
+        float m = exp_avg[i];
+        m = m + one_minus_beta1 * (gi - m);
+        exp_avg[i] = m;
+        float v = exp_avg_sq[i] * beta2 + one_minus_beta2 * gi * gi;
+        exp_avg_sq[i] = v;
+        if (amsgrad) {
+            if (max_exp_avg_sq[i] > v) v = max_exp_avg_sq[i];
+            max_exp_avg_sq[i] = v;
+        }
+        p[i] = pi - step_size * m / (sqrtf(v) / bias_correction2_sqrt + eps);
+    }
+}
