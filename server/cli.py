@@ -16,8 +16,8 @@ FLAGS: tuple[tuple[str, type, str], ...] = (
     ("workers", int, "gRPC worker threads (default 16)"),
     ("grace_seconds", float, "time in-flight calls get on SIGTERM (default 10)"),
     ("metrics_job_label_cap", int, "jobs with their own job_id label on /metrics (default 100)"),
-    ("device", str, "where job arrays live and optimizer steps run: auto, cpu or cuda (default auto, which takes "
-                    "the CPU: the CuPy backend is not written yet, so cuda is refused)"),
+    ("device", str, "where job arrays live and optimizer steps run: auto, cpu or cuda (default auto: cuda when "
+                    "CuPy sees a GPU, else cpu)"),
     ("tls_cert", str, "PEM certificate chain of the server (with --tls-key)"),
     ("tls_key", str, "PEM private key of the server"),
     ("tls_client_ca", str, "PEM CA bundle: clients must present a certificate it signed (mTLS)"),
