@@ -44,21 +44,15 @@ OPTIMIZERS = {
 GRADIENT_READ_BYTES = 4
 
 
-def _cupy_or_exit():
-    """CuPy, once it is known to see a GPU that torch sees too; otherwise exit with the reason."""
+def _backend_or_exit() -> Backend:
+    """lrctl's CUDA backend, once CuPy and torch both see a GPU; otherwise exit with the reason."""
     try:
-        import cupy
-    except ImportError as error:
-        sys.exit(f"optimizer_gpu: needs CuPy and an NVIDIA GPU; CuPy does not import ({error})")
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except cupy.cuda.runtime.CUDARuntimeError as error:
-        sys.exit(f"optimizer_gpu: needs an NVIDIA GPU; CuPy sees none ({error})")
-    if count == 0:
-        sys.exit("optimizer_gpu: needs an NVIDIA GPU; CuPy sees none")
+        backend = cuda_backend()
+    except RuntimeError as error:
+        sys.exit(f"optimizer_gpu: needs CuPy and an NVIDIA GPU: {error}")
     if not torch.cuda.is_available():
         sys.exit(f"optimizer_gpu: torch {torch.__version__} does not see the GPU (a CPU-only build?)")
-    return cupy
+    return backend
 
 
 def _cupy_seconds(cupy, fn: Callable[[], object]) -> float:
@@ -165,8 +159,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES), help="elements per buffer")
     parser.add_argument("--only", nargs="*", choices=list(OPTIMIZERS), default=list(OPTIMIZERS))
     args = parser.parse_args()
-    cupy = _cupy_or_exit()
-    backend = cuda_backend()
+    backend = _backend_or_exit()
+    cupy = backend.xp
     rows, bandwidths = [], {}
     print(f"{_device_name(cupy)} cupy={cupy.__version__} torch={torch.__version__} repeats={args.repeats} "
           f"threads/block={cupy_kernels.THREADS} chunk={cupy_kernels.CHUNK}")

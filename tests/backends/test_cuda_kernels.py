@@ -27,6 +27,7 @@ from lrctl.server.backends import Backend, Kernels, cupy_kernels
 from lrctl.server.optim import steps
 from tests.backends.cuda_emulator import EmulatedLaunch, HostDevice, signatures
 from tests.optim._torch_peer import CASES, FUSED, REFERENCE
+from tests.support.gpu import gpu_problem
 
 THREADS = 8
 CHUNK = 64
@@ -255,13 +256,10 @@ def test_cuda_source_compiles_for_sm90(tmp_path: Path) -> None:
 
 
 def _cupy_with_a_gpu():
-    cupy = pytest.importorskip("cupy", reason="CuPy is not installed: the real CUDA kernels cannot run")
-    try:
-        count = cupy.cuda.runtime.getDeviceCount()
-    except cupy.cuda.runtime.CUDARuntimeError as error:
-        pytest.skip(f"CuPy sees no GPU: {error}")
-    if count == 0:
-        pytest.skip("CuPy sees no GPU")
+    if gpu_problem() is not None:
+        pytest.skip(f"the real CUDA kernels cannot run: {gpu_problem()}")
+    import cupy
+
     return cupy
 
 
