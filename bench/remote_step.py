@@ -7,7 +7,9 @@ against one real `lrctl serve` process on loopback:
            stream transfer bound of the same server stack; DESIGN §12 target: step >= 0.8x);
   - torch: a local torch.optim.Adam(fused=True) step on the same number of parameters;
   - kernel: lrctl's own optimizer update in this process (what the server spends computing).
-Medians of --repeats runs. Results go to bench/results/remote_step.json.
+Medians of --repeats runs; echo and step runs alternate, so a machine whose speed drifts
+(a shared host) slows both alike, and step/echo is the median of the per-pair ratios.
+Results go to bench/results/remote_step.json.
 
 The bench re-runs itself (and so its server) under GLIBC_TUNABLES=glibc.malloc.hugetlb=1
 unless --no-hugetlb: every 1 MiB chunk is a fresh allocation, which glibc otherwise serves
@@ -27,6 +29,7 @@ import statistics
 import sys
 import tempfile
 import time
+from typing import Callable
 
 import grpc
 import numpy as np
@@ -53,7 +56,24 @@ def median_seconds(run, repeats: int) -> float:
     return statistics.median(times)
 
 
-def echo_seconds(channel: grpc.Channel, payloads: list[bytes], repeats: int) -> float:
+def paired_seconds(first: Callable[[], object], second: Callable[[], object],
+                   repeats: int) -> tuple[float, float, float]:
+    """Medians of `first()` and `second()` run alternately, and the median of their per-pair
+    ratio first/second."""
+    first()  # warm-up: first-touch page faults, kernel compilation
+    second()
+    pairs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        first()
+        middle = time.perf_counter()
+        second()
+        pairs.append((middle - started, time.perf_counter() - middle))
+    return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
+            statistics.median(a / b for a, b in pairs))
+
+
+def echo_run(channel: grpc.Channel, payloads: list[bytes]) -> Callable[[], None]:
     """One EchoStream call carrying `payloads` both ways (prebuilt: the pure transfer)."""
     stub = controller_pb2_grpc.DiagnosticsStub(channel)
 
@@ -61,16 +81,17 @@ def echo_seconds(channel: grpc.Channel, payloads: list[bytes], repeats: int) -> 
         for _ in stub.EchoStream(controller_pb2.EchoMessage(payload=p) for p in payloads):
             pass
 
-    return median_seconds(run, repeats)
+    return run
 
 
-def step_seconds(client: lrctl.Client, elements: int, dtype: str, chunk_bytes: int, repeats: int) -> float:
+def step_run(client: lrctl.Client, elements: int, dtype: str, chunk_bytes: int) -> Callable[[], object]:
+    """One job.step on a fresh Adam job of `elements` parameters, each call the next step."""
     rng = np.random.default_rng(0)
     job = client.create_job(f"bench-{elements}-{dtype}", {"lr": 1e-3}, optimizer={"adam": {}})
     job.init_params({"params": rng.standard_normal(elements).astype(np.float32)})
     grads = {"params": rng.standard_normal(elements).astype(np.float32)}
     steps = iter(range(10**9))
-    return median_seconds(lambda: job.step(next(steps), grads, wire_dtype=dtype, chunk_bytes=chunk_bytes), repeats)
+    return lambda: job.step(next(steps), grads, wire_dtype=dtype, chunk_bytes=chunk_bytes)
 
 
 def torch_seconds(elements: int, repeats: int) -> float:
@@ -116,14 +137,15 @@ def main() -> None:
                         values = np.random.default_rng(1).standard_normal(elements).astype(np.float32)
                         payloads = [wire.encode(values[a:b], dtype)
                                     for a, b in wire.chunk_spans(elements, dtype, args.chunk_bytes)]
-                        echo_s = echo_seconds(client.channel, payloads, args.repeats)
-                        step_s = step_seconds(client, elements, dtype, args.chunk_bytes, args.repeats)
+                        echo_s, step_s, ratio = paired_seconds(
+                            echo_run(client.channel, payloads),
+                            step_run(client, elements, dtype, args.chunk_bytes), args.repeats)
                         wire_bytes = 2 * sum(len(p) for p in payloads)
                         rows.append({
                             "elements": elements, "wire_dtype": dtype, "chunk_bytes": args.chunk_bytes,
                             "wire_bytes_per_step": wire_bytes, "step_s": step_s, "echo_s": echo_s,
                             "torch_fused_adam_s": torch_s, "lrctl_kernel_s": kernel_s,
-                            "step_vs_echo": echo_s / step_s, "step_over_torch": step_s / torch_s,
+                            "step_vs_echo": ratio, "step_over_torch": step_s / torch_s,
                             "step_gb_per_s": wire_bytes / step_s / 1e9, "echo_gb_per_s": wire_bytes / echo_s / 1e9,
                         })
         finally:
