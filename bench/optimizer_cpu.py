@@ -30,19 +30,9 @@ from numba import njit, prange
 from lrctl.server import optim
 from lrctl.server.backends import cpu_backend
 from lrctl.server.optim import steps
+from optimizer_cases import LR, OPTIMIZERS, summary
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "optimizer_cpu.json"
-LR = 1e-6
-
-# name: (lrctl algorithm, torch class, torch kwargs, bytes moved per element by one step)
-OPTIMIZERS = {
-    "Adam": (optim.Adam(), torch.optim.Adam, {}, 28),
-    "AdamW": (optim.AdamW(), torch.optim.AdamW, {}, 28),
-    "SGD-nesterov": (optim.SGD(momentum=0.9, nesterov=True), torch.optim.SGD, {"momentum": 0.9, "nesterov": True}, 20),
-    "RMSprop": (optim.RMSprop(), torch.optim.RMSprop, {}, 20),
-    "Adagrad": (optim.Adagrad(), torch.optim.Adagrad, {}, 20),
-}
-GRADIENT_READ_BYTES = 4
 
 
 @njit(parallel=True, cache=True)
@@ -85,7 +75,7 @@ def _torch_step(torch_class, kwargs: dict, params: np.ndarray, grads: np.ndarray
 
 
 def bench_one(name: str, n: int, backend, repeats: int, bound_bandwidth: float) -> dict[str, object]:
-    algorithm, torch_class, kwargs, bytes_per_element = OPTIMIZERS[name]
+    algorithm, torch_class, kwargs, _ = OPTIMIZERS[name]
     rng = np.random.default_rng(1)
     params = rng.standard_normal(n, dtype=np.float32)
     grads = rng.standard_normal(n, dtype=np.float32)
@@ -105,15 +95,7 @@ def bench_one(name: str, n: int, backend, repeats: int, bound_bandwidth: float) 
     for _ in range(repeats):  # interleaved so drift and neighbours hit every contender alike
         for label, fn in (("kernel", kernel), ("update", update), ("torch", torch_step)):
             times[label].append(_median_seconds(fn, 1))
-    rate = {label: n / statistics.median(ts) for label, ts in times.items()}
-    bound = bound_bandwidth / bytes_per_element
-    return {
-        "optimizer": name, "elements": n, "torch_flavour": flavour, "bytes_per_element": bytes_per_element,
-        "elements_per_s": rate, "bound_elements_per_s": bound,
-        "kernel_vs_torch": rate["kernel"] / rate["torch"], "update_vs_torch": rate["update"] / rate["torch"],
-        "kernel_vs_bound": rate["kernel"] / bound,
-        "update_vs_bound": rate["update"] / (bound_bandwidth / (bytes_per_element + GRADIENT_READ_BYTES)),
-    }
+    return summary(name, n, flavour, times, bound_bandwidth)
 
 
 def main() -> None:

@@ -28,20 +28,10 @@ import torch
 from lrctl.server import optim
 from lrctl.server.backends import Backend, cuda_backend, cupy_kernels
 from lrctl.server.optim import steps
+from optimizer_cases import LR, OPTIMIZERS, summary
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "optimizer_gpu.json"
-LR = 1e-6
 SIZES = (1_000_000, 10_000_000, 50_000_000, 100_000_000)
-
-# name: (lrctl algorithm, torch class, torch kwargs, bytes moved per element by one step)
-OPTIMIZERS = {
-    "Adam": (optim.Adam(), torch.optim.Adam, {}, 28),
-    "AdamW": (optim.AdamW(), torch.optim.AdamW, {}, 28),
-    "SGD-nesterov": (optim.SGD(momentum=0.9, nesterov=True), torch.optim.SGD, {"momentum": 0.9, "nesterov": True}, 20),
-    "RMSprop": (optim.RMSprop(), torch.optim.RMSprop, {}, 20),
-    "Adagrad": (optim.Adagrad(), torch.optim.Adagrad, {}, 20),
-}
-GRADIENT_READ_BYTES = 4
 
 
 def _backend_or_exit() -> Backend:
@@ -109,7 +99,7 @@ def _torch_step(torch_class, kwargs: dict, params: np.ndarray, grads: np.ndarray
 
 
 def bench_one(cupy, name: str, n: int, backend: Backend, repeats: int, bound_bandwidth: float) -> dict[str, object]:
-    algorithm, torch_class, kwargs, bytes_per_element = OPTIMIZERS[name]
+    algorithm, torch_class, kwargs, _ = OPTIMIZERS[name]
     rng = np.random.default_rng(1)
     params = rng.standard_normal(n, dtype=np.float32)
     grads = rng.standard_normal(n, dtype=np.float32)
@@ -137,15 +127,7 @@ def bench_one(cupy, name: str, n: int, backend: Backend, repeats: int, bound_ban
     for _ in range(repeats):  # interleaved so drift and clock changes hit every contender alike
         for label, (timer, fn) in timers.items():
             times[label].append(timer(fn))
-    rate = {label: n / statistics.median(ts) for label, ts in times.items()}
-    bound = bound_bandwidth / bytes_per_element
-    return {
-        "optimizer": name, "elements": n, "torch_flavour": flavour, "bytes_per_element": bytes_per_element,
-        "elements_per_s": rate, "bound_elements_per_s": bound,
-        "kernel_vs_torch": rate["kernel"] / rate["torch"], "update_vs_torch": rate["update"] / rate["torch"],
-        "kernel_vs_bound": rate["kernel"] / bound,
-        "update_vs_bound": rate["update"] / (bound_bandwidth / (bytes_per_element + GRADIENT_READ_BYTES)),
-    }
+    return summary(name, n, flavour, times, bound_bandwidth)
 
 
 def _device_name(cupy) -> str:
