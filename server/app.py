@@ -21,9 +21,9 @@ from lrctl.server.service.controller import ControllerService
 from lrctl.server.service.diagnostics import DiagnosticsService
 from lrctl.server.service.health import HealthServicer
 from lrctl.server.service.job_codec import spec_from_document
-from lrctl.server.service.optimizer import OptimizerService
+from lrctl.server.service.optimizer import OptimizerService, add_optimizer_to_server
 from lrctl.server.store import SqliteStore
-from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, optimizer_pb2_grpc, server_config_pb2
+from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, server_config_pb2
 
 log = logging.getLogger("lrctl.server")
 
@@ -86,7 +86,7 @@ class LrctlServer:
                                        options=channel_options(config))
         controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs), self.grpc_server)
         controller_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsService(), self.grpc_server)
-        optimizer_pb2_grpc.add_OptimizerServicer_to_server(OptimizerService(self.dataplane), self.grpc_server)
+        add_optimizer_to_server(OptimizerService(self.dataplane), self.grpc_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server)

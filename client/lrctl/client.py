@@ -7,16 +7,28 @@ from typing import Any, Iterator, Mapping
 
 import grpc
 
-from lrctl import wire
+from lrctl import chunk_messages, wire
 from lrctl.channel import open_channel, tls_credentials
 from lrctl.errors import from_rpc_error
 from lrctl.job import DEFAULT_HORIZON, Job
 from lrctl.optimizer import to_optimizer_spec
 from lrctl.policy import to_policy
-from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, optimizer_pb2_grpc, policy_pb2
+from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, policy_pb2
 
 DEFAULT_TIMEOUT = 10.0
 TOKEN_ENV = "LRCTL_TOKEN"
+
+
+def _optimizer_methods(channel: grpc.Channel) -> dict[str, Any]:
+    """The Optimizer's calls, as the generated stub makes them but with chunk messages
+    written and read by lrctl.chunk_messages (requests may be its bytes)."""
+    service = optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"]
+    return {method.name: getattr(channel, chunk_messages.rpc_kind(method))(
+                f"/{service.full_name}/{method.name}",
+                request_serializer=chunk_messages.serializer(method.input_type),
+                response_deserializer=chunk_messages.deserializer(method.output_type),
+                _registered_method=True)
+            for method in service.methods}
 
 
 class Client:
@@ -40,12 +52,10 @@ class Client:
                        else None)
         self.channel = open_channel(target, token=self.token, credentials=credentials)
         self._diagnostics = controller_pb2_grpc.DiagnosticsStub(self.channel)
-        stubs = {controller_pb2.DESCRIPTOR.services_by_name["Controller"]:
-                     controller_pb2_grpc.ControllerStub(self.channel),
-                 optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"]:
-                     optimizer_pb2_grpc.OptimizerStub(self.channel)}
-        self._methods = {name: getattr(stub, name) for service, stub in stubs.items()
-                         for name in service.methods_by_name}
+        controller = controller_pb2_grpc.ControllerStub(self.channel)
+        self._methods = {name: getattr(controller, name)
+                         for name in controller_pb2.DESCRIPTOR.services_by_name["Controller"].methods_by_name}
+        self._methods.update(_optimizer_methods(self.channel))
 
     def close(self) -> None:
         self.channel.close()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from lrctl import wire
+from lrctl import chunk_messages, wire
 from lrctl.channel import retried
 from lrctl.errors import Unavailable
 from lrctl.events import Decision, Event
@@ -171,10 +171,10 @@ class Job:
         optimizer state; allowed until the first step. Returns the number of elements."""
         self._shapes = {name: np.shape(value) for name, value in params.items()}
 
-        def requests() -> Iterator[optimizer_pb2.UploadParametersRequest]:
+        def requests() -> Iterator[optimizer_pb2.UploadParametersRequest | bytes]:
             yield optimizer_pb2.UploadParametersRequest(header=optimizer_pb2.UploadHeader(job_id=self.job_id))
             for chunk in to_chunks(params, wire_dtype, chunk_bytes, self._shapes):
-                yield optimizer_pb2.UploadParametersRequest(chunk=chunk)
+                yield chunk_messages.encode(chunk)
 
         return retried(lambda: self.client._call("UploadParameters", requests(), timeout)).elements
 
@@ -191,10 +191,10 @@ class Job:
         header = optimizer_pb2.StepHeader(job_id=self.job_id, step=step, reply_mode=REPLY_MODES[reply],
                                           reply_dtype=dtype_code(wire_dtype), reply_chunk_bytes=chunk_bytes)
 
-        def requests() -> Iterator[optimizer_pb2.StepRequest]:
+        def requests() -> Iterator[optimizer_pb2.StepRequest | bytes]:
             yield optimizer_pb2.StepRequest(header=header)
             for chunk in to_chunks(grads, wire_dtype, chunk_bytes, self._shapes):
-                yield optimizer_pb2.StepRequest(chunk=chunk)
+                yield chunk_messages.encode(chunk)
 
         def attempt() -> Assembler:
             assembler = Assembler()

@@ -12,6 +12,7 @@ from typing import Any, Iterator, Mapping, NamedTuple
 import numpy as np
 
 from lrctl import wire
+from lrctl.chunk_messages import ChunkView
 from lrctl.v1 import optimizer_pb2
 
 DTYPES = {"float32": optimizer_pb2.DTYPE_FLOAT32, "float16": optimizer_pb2.DTYPE_FLOAT16,
@@ -38,11 +39,10 @@ def dtype_code(name: str) -> int:
 
 
 def to_chunks(tensors: Mapping[str, Any], dtype: str, chunk_bytes: int,
-              shapes: Mapping[str, tuple[int, ...]]) -> Iterator[dict[str, Any]]:
-    """TensorChunk fields for `tensors` (arrays or Rows), in order; each encoded as it is sent.
-
-    Fields, not messages: `StepRequest(chunk=fields)` builds the chunk in place, where
-    `StepRequest(chunk=TensorChunk(...))` copies the finished message, data and all."""
+              shapes: Mapping[str, tuple[int, ...]]) -> Iterator[ChunkView]:
+    """The chunks of `tensors` (arrays or Rows), in order, each encoded as it is sent; a
+    float32 chunk's data is a view of the caller's array (chunk_messages.encode copies it
+    once, into the message)."""
     code = dtype_code(dtype)
     for name, tensor in tensors.items():
         if isinstance(tensor, Rows):
@@ -51,32 +51,32 @@ def to_chunks(tensors: Mapping[str, Any], dtype: str, chunk_bytes: int,
         array = np.asarray(tensor)
         flat = np.ascontiguousarray(array, dtype=np.float32).reshape(-1)
         for start, stop in wire.chunk_spans(flat.size, dtype, chunk_bytes):
-            yield {"name": name, "shape": array.shape, "dtype": code, "offset": start,
-                   "data": wire.encode(flat[start:stop], dtype)}
+            yield ChunkView(name, array.shape, code, start, wire.encoded(flat[start:stop], dtype))
 
 
 def _row_chunks(name: str, tensor: Rows, code: int, dtype: str, chunk_bytes: int,
-                shapes: Mapping[str, tuple[int, ...]]) -> Iterator[dict[str, Any]]:
+                shapes: Mapping[str, tuple[int, ...]]) -> Iterator[ChunkView]:
     shape = tensor.shape or shapes.get(name)
     if shape is None:
         raise ValueError(f"Rows for {name!r} need the tensor's shape: give Rows(rows, values, shape)")
-    rows = np.asarray(tensor.rows, dtype="<i8").reshape(-1)
+    rows = np.ascontiguousarray(tensor.rows, dtype="<i8").reshape(-1)
     values = np.ascontiguousarray(tensor.values, dtype=np.float32).reshape(rows.size, -1)
     per_chunk = max(chunk_bytes // max(values.shape[1] * wire.ITEMSIZE[dtype], 1), 1)
     for start in range(0, rows.size, per_chunk):  # no rows: the tensor is not in the step
-        yield {"name": name, "shape": shape, "dtype": code, "rows": rows[start:start + per_chunk].tobytes(),
-               "data": wire.encode(values[start:start + per_chunk], dtype)}
+        yield ChunkView(name, tuple(shape), code, 0, wire.encoded(values[start:start + per_chunk], dtype),
+                        rows[start:start + per_chunk])
 
 
 class Assembler:
-    """Collects reply chunks into float32 arrays (dense tensors) and Rows (touched rows)."""
+    """Collects reply chunks (TensorChunk messages, or ChunkViews from chunk_messages.read)
+    into float32 arrays (dense tensors) and Rows (touched rows)."""
 
     def __init__(self) -> None:
         self.dense: dict[str, np.ndarray] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
 
-    def add(self, chunk: optimizer_pb2.TensorChunk) -> None:
+    def add(self, chunk: ChunkView | optimizer_pb2.TensorChunk) -> None:
         data, dtype, shape = chunk.data, DTYPE_NAMES[chunk.dtype], tuple(chunk.shape)
         self._shapes[chunk.name] = shape
         if chunk.rows:

@@ -38,11 +38,17 @@ def bfloat16_bits(values: np.ndarray) -> np.ndarray:
     return halves
 
 
-def encode(values: np.ndarray, dtype: str) -> bytes:
-    """The wire bytes of float32 `values` in `dtype` (one copy for float32)."""
+def encoded(values: np.ndarray, dtype: str) -> np.ndarray:
+    """float32 `values` as a contiguous array of `dtype`'s wire representation: the values
+    themselves (no copy) when they are already contiguous little-endian float32."""
     if dtype == "bfloat16":
-        return bfloat16_bits(values).tobytes()
-    return np.ascontiguousarray(values, dtype=_LE[dtype]).tobytes()
+        return bfloat16_bits(values)
+    return np.ascontiguousarray(values, dtype=_LE[dtype])
+
+
+def encode(values: np.ndarray, dtype: str) -> bytes:
+    """The wire bytes of float32 `values` in `dtype`."""
+    return encoded(values, dtype).tobytes()
 
 
 def decode_into(out: np.ndarray, data: bytes, dtype: str) -> None:

@@ -32,9 +32,9 @@ def bfloat16_bits(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode(values: np.ndarray, dtype: str) -> bytes:
-    """`lrctl.wire.encode`, with bfloat16 compiled."""
+def encoded(values: np.ndarray, dtype: str) -> np.ndarray:
+    """`lrctl.wire.encoded`, with bfloat16 compiled."""
     if dtype == "bfloat16":
-        return bfloat16_bits(values).tobytes()
-    return wire.encode(values, dtype)
+        return bfloat16_bits(values)
+    return wire.encoded(values, dtype)
 

@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from lrctl import wire
+from lrctl.chunk_messages import Buffer
 from lrctl.server.dataplane.limits import DataPlaneLimits
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim import Layout, RowGradient, TensorSpan
@@ -22,14 +23,15 @@ from lrctl.server.optim import Layout, RowGradient, TensorSpan
 
 @dataclass(frozen=True)
 class Chunk:
-    """One TensorChunk in domain terms; `rows` is empty for a dense chunk."""
+    """One TensorChunk in domain terms; `rows` is empty for a dense chunk. `data` and `rows`
+    are byte buffers (bytes, or views of a received message or of an array to send)."""
 
     name: str
     shape: tuple[int, ...]
     dtype: str
     offset: int
-    data: bytes
-    rows: bytes = b""
+    data: Buffer
+    rows: Buffer = b""
 
     @property
     def field(self) -> str:

@@ -46,7 +46,7 @@ def dense_chunks(layout: Layout, params: np.ndarray, options: ReplyOptions,
     for span in layout.spans if names is None else [span for span in layout.spans if span.name in names]:
         flat = params[span.offset:span.stop]
         for start, stop in wire.chunk_spans(span.size, options.dtype, options.chunk_bytes):
-            yield Chunk(span.name, span.shape, options.dtype, start, bf16.encode(flat[start:stop], options.dtype))
+            yield Chunk(span.name, span.shape, options.dtype, start, _bytes(bf16.encoded(flat[start:stop], options.dtype)))
 
 
 def row_chunks(layout: Layout, params: np.ndarray, rows: dict[str, np.ndarray], options: ReplyOptions) -> list[Chunk]:
@@ -60,5 +60,10 @@ def row_chunks(layout: Layout, params: np.ndarray, rows: dict[str, np.ndarray], 
         for start in range(0, indices.size, per_chunk):
             picked = indices[start:start + per_chunk]
             chunks.append(Chunk(name, tuple(table.shape), options.dtype, 0,
-                                bf16.encode(table[picked], options.dtype), picked.astype("<i8").tobytes()))
+                                _bytes(bf16.encoded(table[picked], options.dtype)), _bytes(picked.astype("<i8"))))
     return chunks
+
+
+def _bytes(array: np.ndarray) -> memoryview:
+    """The bytes of a contiguous array, without a copy (the reply's message copies them once)."""
+    return memoryview(array).cast("B")

@@ -5,11 +5,12 @@ from typing import Any, Iterator
 
 import grpc
 
+from lrctl import chunk_messages
 from lrctl.server.auth import issue_job_token
 from lrctl.server.dataplane import Chunk, DataPlane, ParametersInfo
 from lrctl.server.errors import FieldViolation, InvalidArgument, Unavailable
 from lrctl.server.service.status import translated
-from lrctl.server.service.tensor_codec import chunk_fields, chunk_from_proto, reply_options
+from lrctl.server.service.tensor_codec import chunk_from_proto, chunk_message, reply_options
 from lrctl.v1 import optimizer_pb2, optimizer_pb2_grpc
 
 
@@ -46,6 +47,21 @@ def _parameters_header(info: ParametersInfo) -> optimizer_pb2.ParametersHeader:
                                           skipped_nonfinite_gradients=info.skipped_nonfinite, elements=info.elements)
 
 
+def add_optimizer_to_server(servicer: "OptimizerService", server: grpc.Server) -> None:
+    """Registers the Optimizer service as the generated add_OptimizerServicer_to_server does,
+    but with chunk messages read and written by lrctl.chunk_messages: handlers get a
+    ChunkMessage for a chunk it can read (a generated message otherwise) and may answer
+    with its bytes."""
+    service = optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"]
+    handlers = {method.name: getattr(grpc, f"{chunk_messages.rpc_kind(method)}_rpc_method_handler")(
+                    getattr(servicer, method.name),
+                    request_deserializer=chunk_messages.deserializer(method.input_type),
+                    response_serializer=chunk_messages.serializer(method.output_type))
+                for method in service.methods}
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
+
+
 class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
     def __init__(self, dataplane: DataPlane) -> None:
         self._dataplane = dataplane
@@ -67,7 +83,7 @@ class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
             step=result.step, lr=result.lr, skipped_nonfinite=result.skipped_nonfinite,
             server_step=result.server_step, duplicate=result.duplicate))
         for chunk in reply:
-            yield optimizer_pb2.StepResponse(chunk=chunk_fields(chunk))
+            yield chunk_message(chunk)
 
     @translated
     def PullParameters(self, request: optimizer_pb2.PullParametersRequest,
@@ -77,7 +93,7 @@ class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
         info, chunks = self._dataplane.pull(request.job_id, options)
         yield optimizer_pb2.PullParametersResponse(header=_parameters_header(info))
         for chunk in chunks:
-            yield optimizer_pb2.PullParametersResponse(chunk=chunk_fields(chunk))
+            yield chunk_message(chunk)
 
     @translated
     def ExportJob(self, request: optimizer_pb2.ExportJobRequest,

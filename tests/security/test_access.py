@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import lrctl
+from lrctl import chunk_messages
 from lrctl.server.auth import ACCESS, Access
 from lrctl.tensors import to_chunks
 from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, optimizer_pb2_grpc, policy_pb2
@@ -34,8 +35,8 @@ class Target(NamedTuple):
     exported: bytes
 
 
-def _chunks(message: Callable[..., Any]) -> list[Any]:
-    return [message(chunk=chunk) for chunk in to_chunks(PARAMS, "float32", 1 << 20, {})]
+def _chunks(message: Any) -> list[Any]:
+    return [message.FromString(chunk_messages.encode(chunk)) for chunk in to_chunks(PARAMS, "float32", 1 << 20, {})]
 
 
 def _upload(s: Stubs, t: Target, md: Any) -> Any:
