@@ -6,9 +6,12 @@ against one real `lrctl serve` process on loopback:
   - echo:  Diagnostics.EchoStream of the same bytes in the same chunks (the bidirectional
            stream transfer bound of the same server stack; DESIGN §12 target: step >= 0.8x);
   - torch: a local torch.optim.Adam(fused=True) step on the same number of parameters;
-  - kernel: lrctl's own optimizer update in this process (what the server spends computing).
-Medians of --repeats runs; echo and step runs alternate, so a machine whose speed drifts
-(a shared host) slows both alike, and step/echo is the median of the per-pair ratios.
+  - kernel: lrctl's own optimizer update in this process (what the server spends computing);
+  - up, down: bench/bare_grpc.py moving the same bytes one way each, raw (no protobuf, no
+           work): up + kernel + down is the floor, the least a step can take on this stack,
+           since its reply cannot start before every gradient has arrived.
+Medians of --repeats rounds; the runs alternate within a round, so a machine whose speed
+drifts (a shared host) slows them alike, and the ratios are medians of per-round ratios.
 Results go to bench/results/remote_step.json.
 
 The bench re-runs itself (and so its server) under GLIBC_TUNABLES=glibc.malloc.hugetlb=1
@@ -40,6 +43,7 @@ sys.path.insert(0, str(REPO))
 import lrctl  # noqa: E402
 from lrctl import wire  # noqa: E402
 from lrctl.v1 import controller_pb2, controller_pb2_grpc  # noqa: E402
+from bench.bare_grpc import BareServer  # noqa: E402
 from tests.support.server_process import ServerProcess  # noqa: E402
 
 DTYPES = ("float32", "bfloat16")
@@ -56,21 +60,18 @@ def median_seconds(run, repeats: int) -> float:
     return statistics.median(times)
 
 
-def paired_seconds(first: Callable[[], object], second: Callable[[], object],
-                   repeats: int) -> tuple[float, float, float]:
-    """Medians of `first()` and `second()` run alternately, and the median of their per-pair
-    ratio first/second."""
-    first()  # warm-up: first-touch page faults, kernel compilation
-    second()
-    pairs = []
+def interleaved_seconds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds of each run, `repeats` rounds of all runs in turn (after one warm-up round:
+    first-touch page faults, kernel compilation)."""
+    for run in runs.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        started = time.perf_counter()
-        first()
-        middle = time.perf_counter()
-        second()
-        pairs.append((middle - started, time.perf_counter() - middle))
-    return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
-            statistics.median(a / b for a, b in pairs))
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return times
 
 
 def echo_run(channel: grpc.Channel, payloads: list[bytes]) -> Callable[[], None]:
@@ -127,6 +128,7 @@ def main() -> None:
     if not args.no_hugetlb and HUGETLB not in os.environ.get("GLIBC_TUNABLES", ""):
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "GLIBC_TUNABLES": HUGETLB})
     rows = []
+    bare = BareServer()
     with tempfile.TemporaryDirectory() as data_dir:
         server = ServerProcess(pathlib.Path(data_dir)).start()
         try:
@@ -137,31 +139,42 @@ def main() -> None:
                         values = np.random.default_rng(1).standard_normal(elements).astype(np.float32)
                         payloads = [wire.encode(values[a:b], dtype)
                                     for a, b in wire.chunk_spans(elements, dtype, args.chunk_bytes)]
-                        echo_s, step_s, ratio = paired_seconds(
-                            echo_run(client.channel, payloads),
-                            step_run(client, elements, dtype, args.chunk_bytes), args.repeats)
-                        wire_bytes = 2 * sum(len(p) for p in payloads)
+                        one_way = sum(len(p) for p in payloads)
+                        times = interleaved_seconds({
+                            "echo": echo_run(client.channel, payloads),
+                            "step": step_run(client, elements, dtype, args.chunk_bytes),
+                            "up": lambda: bare.up(payloads),
+                            "down": lambda: bare.down(one_way, args.chunk_bytes)}, args.repeats)
+                        step = times["step"]
+                        floor = [up + down + kernel_s for up, down in zip(times["up"], times["down"])]
+                        step_s = statistics.median(step)
                         rows.append({
                             "elements": elements, "wire_dtype": dtype, "chunk_bytes": args.chunk_bytes,
-                            "wire_bytes_per_step": wire_bytes, "step_s": step_s, "echo_s": echo_s,
+                            "wire_bytes_per_step": 2 * one_way, "step_s": step_s,
+                            "echo_s": statistics.median(times["echo"]),
+                            "bare_up_s": statistics.median(times["up"]), "bare_down_s": statistics.median(times["down"]),
+                            "floor_s": statistics.median(floor),
                             "torch_fused_adam_s": torch_s, "lrctl_kernel_s": kernel_s,
-                            "step_vs_echo": ratio, "step_over_torch": step_s / torch_s,
-                            "step_gb_per_s": wire_bytes / step_s / 1e9, "echo_gb_per_s": wire_bytes / echo_s / 1e9,
+                            "step_vs_echo": statistics.median(e / s for e, s in zip(times["echo"], step)),
+                            "step_vs_floor": statistics.median(f / s for f, s in zip(floor, step)),
+                            "step_over_torch": step_s / torch_s, "step_gb_per_s": 2 * one_way / step_s / 1e9,
                         })
         finally:
             server.kill()
+            bare.close()
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, "
           f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '')!r}, chunks of {args.chunk_bytes} bytes")
     print(f"{'elements':>10} {'wire':>9} {'MB moved':>9} {'step ms':>8} {'echo ms':>8} {'step/echo':>10}"
-          f" {'step GB/s':>10} {'torch ms':>9} {'step/torch':>11} {'kernel ms':>10}")
+          f" {'up+down ms':>11} {'floor ms':>9} {'step/floor':>11} {'step GB/s':>10} {'torch ms':>9} {'kernel ms':>10}")
     for r in rows:
         print(f"{r['elements']:>10} {r['wire_dtype']:>9} {r['wire_bytes_per_step'] / 1e6:>9.1f} "
               f"{r['step_s'] * 1e3:>8.1f} {r['echo_s'] * 1e3:>8.1f} {r['step_vs_echo']:>9.2f}x "
-              f"{r['step_gb_per_s']:>10.2f} {r['torch_fused_adam_s'] * 1e3:>9.2f} {r['step_over_torch']:>10.1f}x "
-              f"{r['lrctl_kernel_s'] * 1e3:>10.2f}")
+              f"{(r['bare_up_s'] + r['bare_down_s']) * 1e3:>11.1f} {r['floor_s'] * 1e3:>9.1f} {r['step_vs_floor']:>10.2f}x "
+              f"{r['step_gb_per_s']:>10.2f} {r['torch_fused_adam_s'] * 1e3:>9.2f} {r['lrctl_kernel_s'] * 1e3:>10.2f}")
     print("step/echo: echo time / step time for the same bytes (>= 0.8 is the target); "
-          "step/torch: how many local fused torch Adam steps one remote step costs")
+          "floor: bare gRPC up + lrctl's kernel + bare gRPC down, the least a step can take on this stack; "
+          "step/floor: floor time / step time")
     out = REPO / "bench" / "results" / "remote_step.json"
     out.write_text(json.dumps({"rows": rows, "cores": os.cpu_count(), "repeats": args.repeats,
                                "glibc_tunables": os.environ.get("GLIBC_TUNABLES", "")}, indent=2))
