@@ -6,6 +6,7 @@ import os
 import pathlib
 import signal
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -26,6 +27,8 @@ from lrctl.server.store import SqliteStore
 from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, server_config_pb2
 
 log = logging.getLogger("lrctl.server")
+STOP_POLL_SECONDS = 0.1
+"""How often serve() looks whether SIGTERM or SIGINT arrived."""
 
 SERVICES = (controller_pb2.DESCRIPTOR.services_by_name["Controller"],
             controller_pb2.DESCRIPTOR.services_by_name["Diagnostics"],
@@ -165,13 +168,16 @@ def _log_access(config: server_config_pb2.ServerConfig, admin_tokens: tuple[str,
 def serve(config: server_config_pb2.ServerConfig) -> None:
     """Runs until SIGTERM or SIGINT, then stops gracefully."""
     server = LrctlServer(config)
+    received: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # Only a list append: a handler that takes a lock (Event.set) deadlocks when the next
+        # signal lands inside it, and process managers and operators do send several.
+        signal.signal(signum, lambda signum, frame: received.append(signum))
     server.start()
     print(f"lrctl: serving on {server.address} (data dir {config.data_dir})", flush=True)
     print(f"lrctl: metrics on http://{server.host}:{server.metrics_port}/metrics", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    while not received:
+        time.sleep(STOP_POLL_SECONDS)
     log.info("lrctl: stopping (grace %.1fs)", config.grace_seconds)
     server.stop()
     print("lrctl: stopped", flush=True)

@@ -3,6 +3,7 @@ call is durable, every refused one was not applied, snapshots are written, exit 
 from __future__ import annotations
 
 import pathlib
+import signal
 import threading
 import time
 
@@ -154,5 +155,20 @@ def test_sigterm_under_load_drains_snapshots_and_exits_cleanly(tmp_path: pathlib
             for reporter in reporters:
                 for job_id, acked in reporter.acked.items():
                     assert client.job(job_id).info().last_report_step == max(acked)
+    finally:
+        server.kill()
+
+
+def test_a_burst_of_stop_signals_still_stops_the_server(tmp_path: pathlib.Path) -> None:
+    """`timeout`, a process manager and an impatient operator may each send SIGTERM or SIGINT:
+    a signal that lands while the handler of the previous one runs must not hang the server
+    (a handler that takes a lock deadlocks against itself)."""
+    server = ServerProcess(tmp_path).start()
+    try:
+        for _ in range(200):
+            server.process.send_signal(signal.SIGTERM)
+            server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(20) == 0
+        assert any("lrctl: stopped" in line for line in server.output)
     finally:
         server.kill()
