@@ -3,10 +3,13 @@ and how one size's timings become rates and ratios (vs torch and vs the memory b
 from __future__ import annotations
 
 import statistics
+from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from lrctl.server import optim
+from lrctl.server.optim import steps
 
 LR = 1e-6
 
@@ -35,3 +38,39 @@ def summary(name: str, n: int, flavour: str, times: dict[str, list[float]], boun
         "kernel_vs_bound": rate["kernel"] / bound,
         "update_vs_bound": rate["update"] / (bound_bandwidth / (bytes_per_element + GRADIENT_READ_BYTES)),
     }
+
+
+def contenders(name: str, n: int, backend: Any, param: torch.Tensor,
+               grad: torch.Tensor) -> tuple[dict[str, Callable[[], object]], str]:
+    """The three steps timed for optimizer `name` on `n` random elements: lrctl's fused
+    "kernel" alone, its whole `optim.update` (both on `backend`'s arrays, warmed up once:
+    compilation, cached tables), and "torch" on `param`/`grad` (fused where torch has it, else
+    foreach: the flavour is returned). `param` and `grad` hold the same random values."""
+    algorithm, torch_class, kwargs, _ = OPTIMIZERS[name]
+    xp = backend.xp
+    params, grads = xp.array(param.detach().cpu().numpy()), xp.array(grad.cpu().numpy())  # copies: torch's stay apart
+    config = optim.OptimizerConfig(algorithm)
+    state = optim.update(config, params, grads, optim.init(config, n, xp=xp), LR, backend=backend)
+    bounds, scales, clip = np.array([0, n], np.int64), np.ones(1, np.float32), np.float32(np.inf)
+
+    def kernel() -> None:
+        steps.apply(algorithm, backend.kernels, params, grads, state.slots, bounds, scales, clip, LR, 2)
+
+    def update() -> None:
+        optim.update(config, params, grads, state, LR, backend=backend)
+
+    param.grad = grad
+    try:
+        opt, flavour = torch_class([param], lr=LR, fused=True, **kwargs), "fused"
+        opt.step()
+    except (RuntimeError, ValueError, TypeError):
+        opt, flavour = torch_class([param], lr=LR, foreach=True, **kwargs), "foreach"
+        opt.step()
+    return {"kernel": kernel, "update": update, "torch": opt.step}, flavour
+
+
+def random_tensors(n: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """A parameter and a gradient of `n` float32 standard normals (seeded), on `device`."""
+    rng = np.random.default_rng(1)
+    param = torch.nn.Parameter(torch.from_numpy(rng.standard_normal(n, dtype=np.float32)).to(device))
+    return param, torch.from_numpy(rng.standard_normal(n, dtype=np.float32)).to(device)

@@ -27,10 +27,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from lrctl.server import optim
 from lrctl.server.backends import cpu_backend
-from lrctl.server.optim import steps
-from optimizer_cases import LR, OPTIMIZERS, summary
+from optimizer_cases import OPTIMIZERS, contenders, random_tensors, summary
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "optimizer_cpu.json"
 
@@ -61,39 +59,11 @@ def copy_bandwidth(n_elements: int, repeats: int) -> dict[str, float]:
     return {name: 2 * src.nbytes / _median_seconds(fn, repeats) for name, fn in copies.items()}
 
 
-def _torch_step(torch_class, kwargs: dict, params: np.ndarray, grads: np.ndarray):
-    """A torch optimizer over one flat tensor: fused where torch has a CPU fused kernel."""
-    p = torch.nn.Parameter(torch.from_numpy(params.copy()))
-    p.grad = torch.from_numpy(grads.copy())
-    try:
-        opt, flavour = torch_class([p], lr=LR, fused=True, **kwargs), "fused"
-        opt.step()
-    except (RuntimeError, ValueError, TypeError):
-        opt, flavour = torch_class([p], lr=LR, foreach=True, **kwargs), "foreach"
-        opt.step()
-    return opt.step, flavour
-
-
 def bench_one(name: str, n: int, backend, repeats: int, bound_bandwidth: float) -> dict[str, object]:
-    algorithm, torch_class, kwargs, _ = OPTIMIZERS[name]
-    rng = np.random.default_rng(1)
-    params = rng.standard_normal(n, dtype=np.float32)
-    grads = rng.standard_normal(n, dtype=np.float32)
-    config = optim.OptimizerConfig(algorithm)
-    ours_params, state = params.copy(), optim.init(config, n)
-    state = optim.update(config, ours_params, grads, state, LR, backend=backend)
-    bounds, scales, clip = np.array([0, n], np.int64), np.ones(1, np.float32), np.float32(np.inf)
-
-    def kernel() -> None:
-        steps.apply(algorithm, backend.kernels, ours_params, grads, state.slots, bounds, scales, clip, LR, 2)
-
-    def update() -> None:
-        optim.update(config, ours_params, grads, state, LR, backend=backend)
-
-    torch_step, flavour = _torch_step(torch_class, kwargs, params, grads)
-    times: dict[str, list[float]] = {"kernel": [], "update": [], "torch": []}
+    runs, flavour = contenders(name, n, backend, *random_tensors(n))
+    times: dict[str, list[float]] = {label: [] for label in runs}
     for _ in range(repeats):  # interleaved so drift and neighbours hit every contender alike
-        for label, fn in (("kernel", kernel), ("update", update), ("torch", torch_step)):
+        for label, fn in runs.items():
             times[label].append(_median_seconds(fn, 1))
     return summary(name, n, flavour, times, bound_bandwidth)
 

@@ -25,10 +25,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lrctl.server import optim
 from lrctl.server.backends import Backend, cuda_backend, cupy_kernels
-from lrctl.server.optim import steps
-from optimizer_cases import LR, OPTIMIZERS, summary
+from optimizer_cases import OPTIMIZERS, contenders, random_tensors, summary
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "optimizer_gpu.json"
 SIZES = (1_000_000, 10_000_000, 50_000_000, 100_000_000)
@@ -85,42 +83,14 @@ def _free(cupy) -> None:
     torch.cuda.empty_cache()
 
 
-def _torch_step(torch_class, kwargs: dict, params: np.ndarray, grads: np.ndarray):
-    """A torch optimizer over one flat CUDA tensor: fused where torch has a fused kernel."""
-    p = torch.nn.Parameter(torch.from_numpy(params).cuda())
-    p.grad = torch.from_numpy(grads).cuda()
-    try:
-        opt, flavour = torch_class([p], lr=LR, fused=True, **kwargs), "fused"
-        opt.step()
-    except (RuntimeError, ValueError, TypeError):
-        opt, flavour = torch_class([p], lr=LR, foreach=True, **kwargs), "foreach"
-        opt.step()
-    return opt.step, flavour
-
-
 def bench_one(cupy, name: str, n: int, backend: Backend, repeats: int, bound_bandwidth: float) -> dict[str, object]:
-    algorithm, torch_class, kwargs, _ = OPTIMIZERS[name]
-    rng = np.random.default_rng(1)
-    params = rng.standard_normal(n, dtype=np.float32)
-    grads = rng.standard_normal(n, dtype=np.float32)
-    config = optim.OptimizerConfig(algorithm)
-    ours_params, ours_grads = cupy.asarray(params), cupy.asarray(grads)
-    state = optim.init(config, n, xp=cupy)
-    state = optim.update(config, ours_params, ours_grads, state, LR, backend=backend)  # compiles, caches tables
-    bounds, scales, clip = np.array([0, n], np.int64), np.ones(1, np.float32), np.float32(np.inf)
-
-    def kernel() -> None:
-        steps.apply(algorithm, backend.kernels, ours_params, ours_grads, state.slots, bounds, scales, clip, LR, 2)
-
-    def update() -> None:
-        optim.update(config, ours_params, ours_grads, state, LR, backend=backend)
-
-    torch_step, flavour = _torch_step(torch_class, kwargs, params, grads)
+    runs, flavour = contenders(name, n, backend, *random_tensors(n, "cuda"))
 
     def on_cupy(fn: Callable[[], object]) -> float:
         return _cupy_seconds(cupy, fn)
 
-    timers = {"kernel": (on_cupy, kernel), "update": (on_cupy, update), "torch": (_torch_seconds, torch_step)}
+    timers = {"kernel": (on_cupy, runs["kernel"]), "update": (on_cupy, runs["update"]),
+              "torch": (_torch_seconds, runs["torch"])}
     for timer, fn in timers.values():
         timer(fn)
     times: dict[str, list[float]] = {label: [] for label in timers}
