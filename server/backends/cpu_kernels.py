@@ -25,7 +25,7 @@ from numba import njit, prange
 from lrctl.server.backends.chunk_table import chunk_table
 from lrctl.server.backends.kernels import Kernels
 from lrctl.server.errors import FieldViolation, InvalidArgument
-from lrctl.server.policies.checks import is_int
+from lrctl.server.validation import is_int
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "threadsafe"

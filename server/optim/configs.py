@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-from lrctl.server.policies.checks import Checks, is_real
+from lrctl.server.validation import Checks, is_real
 
 NONFINITE_POLICIES = ("skip", "reject")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .checks import Checks, is_int, is_real
+from lrctl.server.validation import Checks, is_int, is_real
 from .cosine_restarts import CosineRestarts
 from .early_stopping import EarlyStopping
 from .one_cycle import OneCycle

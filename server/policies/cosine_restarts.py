@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .checks import Checks, is_int, is_real
+from lrctl.server.validation import Checks, is_int, is_real
 
 
 @dataclass(frozen=True, slots=True)

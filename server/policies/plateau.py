@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .checks import Checks, is_int, is_real
+from lrctl.server.validation import Checks, is_int, is_real
 
 MODES = ("min", "max")
 THRESHOLD_MODES = ("rel", "abs")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import Checks, is_int, is_real
+from lrctl.server.validation import Checks, is_int, is_real
 
 INTERPOLATIONS = ("constant", "linear")
 
