@@ -9,9 +9,10 @@ CHUNK-element chunks that never straddle a segment, and threads take chunks stat
 each thread streams through contiguous memory and a segment's gradient scale is one load
 per chunk.
 
-numba's default threading layer (workqueue) aborts when two Python threads launch parallel
-kernels at once, which a gRPC server's worker pool does; this module asks for a thread-safe
-layer (OpenMP or TBB) unless NUMBA_THREADING_LAYER says otherwise.
+Each step kernel takes exactly the arguments of the NumPy `reference` of the algorithms that
+name it (optim/algorithms). numba's default threading layer (workqueue) aborts when two
+Python threads launch parallel kernels at once, which a gRPC server's worker pool does; this
+module asks for a thread-safe layer (OpenMP or TBB) unless NUMBA_THREADING_LAYER says otherwise.
 """
 from __future__ import annotations
 
@@ -153,6 +154,10 @@ def adam(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, bounds, scales, clip, step_s
             pc[i] = pi - step_size * m / (np.sqrt(v) / bias_correction2_sqrt + eps)
 
 
+FUSED = {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam}
+"""The step kernels by the name algorithms give as their `kernel`."""
+
+
 def threaded(n: int) -> Kernels:
     """The kernels, launched on `n` threads from whichever thread calls them.
 
@@ -169,5 +174,5 @@ def threaded(n: int) -> Kernels:
             return kernel(*args)
         return launch
 
-    return Kernels(f"numba-fused[{n} threads]",
-                   *(bind(k) for k in (segment_sumsq, sgd, adagrad, rmsprop, adam)))
+    return Kernels(f"numba-fused[{n} threads]", bind(segment_sumsq),
+                   {name: bind(kernel) for name, kernel in FUSED.items()})
