@@ -7,7 +7,8 @@ in `SCHEDULES`, by their Schedule oneof member names (schedules/, one module eac
 from .compose import base_lr_at, lr_at, lr_at_step, restart_steps
 from .config import Policy
 from .early_stopping import EarlyStopping, EarlyStoppingState
-from .observe import EVENT_KINDS, Event, observe
+from .events import EVENT_KINDS, JOB_EVENT_KINDS, Event
+from .observe import observe
 from .plateau import Plateau, PlateauState
 from .preview import Preview, preview
 from .schedules import SCHEDULES, Schedule
@@ -25,7 +26,7 @@ from .state import Override, PolicyState, initial_state, state_from_dict, state_
 from .warmup import Warmup
 
 __all__ = [
-    "EVENT_KINDS", "SCHEDULES", "Constant", "Cosine", "CosineRestarts", "EarlyStopping",
+    "EVENT_KINDS", "JOB_EVENT_KINDS", "SCHEDULES", "Constant", "Cosine", "CosineRestarts", "EarlyStopping",
     "EarlyStoppingState", "Event", "Exponential", "Linear", "MultiStep", "OneCycle", "Override", "Piecewise",
     "Plateau", "PlateauState", "Policy", "PolicyState", "Polynomial", "Preview", "Schedule", "StepDecay", "Warmup",
     "base_lr_at", "initial_state", "lr_at", "lr_at_step", "observe", "preview", "restart_steps", "state_from_dict",
