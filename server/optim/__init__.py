@@ -16,8 +16,10 @@ from lrctl.server.optim.layout import Layout, TensorSpan
 from lrctl.server.optim.rows import RowGradient
 from lrctl.server.optim.state import OptimizerState, init, slot_names
 from lrctl.server.optim.update import update, update_rows, update_tensors
+from lrctl.server.optim.warm_up import warm_up
 
 __all__ = [
     "ALGORITHMS", "SGD", "Adagrad", "Adam", "AdamW", "Algorithm", "GradientOptions", "Layout", "OptimizerConfig",
     "OptimizerState", "RMSprop", "RowGradient", "TensorSpan", "init", "slot_names", "update", "update_rows",
+    "update_tensors", "warm_up",
 ]

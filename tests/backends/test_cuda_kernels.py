@@ -244,6 +244,13 @@ def test_flush_to_zero_changes_only_values_below_the_float32_normal_range(cuda_l
             np.testing.assert_array_equal(m, cpu_m)
 
 
+def test_warm_up_launches_every_cuda_kernel(cuda_library: Path) -> None:
+    launch = EmulatedLaunch(cuda_library, threads=THREADS)
+    backend = Backend("cuda-emulated", np, cupy_kernels.kernels(launch, chunk=CHUNK, threads=THREADS), launch.device)
+    optim.warm_up(backend)
+    assert {kernel for kernel, _, _ in launch.launches} == set(signatures(cupy_kernels.source()))
+
+
 def test_cuda_source_compiles_for_sm90(tmp_path: Path) -> None:
     """nvcc with the options CuPy hands NVRTC (ours, then its -ftz=true): no error or warning,
     one entry per kernel, no fused multiply-add, IEEE division and square root; then ptxas for
@@ -305,6 +312,17 @@ def test_cupy_kernels_on_a_gpu_equal_the_cpu_kernels(case: str) -> None:
         results.append({name: cupy.asnumpy(a) if xp is cupy else a for name, a in arrays.items()})
     for name, ours in results[0].items():
         np.testing.assert_array_equal(ours, results[1][name], err_msg=name)
+
+
+def test_warm_up_builds_every_cuda_kernel_on_a_gpu() -> None:
+    _cupy_with_a_gpu()
+    from lrctl.server.backends import cuda_backend
+
+    cupy_kernels._raw_kernel.cache_clear()
+    cupy_kernels._module.cache_clear()
+    optim.warm_up(cuda_backend())
+    assert cupy_kernels._module.cache_info().currsize == 1
+    assert cupy_kernels._raw_kernel.cache_info().currsize == len(signatures(cupy_kernels.source()))
 
 
 def test_an_algorithm_without_a_fused_kernel_runs_its_reference_on_a_gpu() -> None:
