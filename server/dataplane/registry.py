@@ -364,7 +364,7 @@ class DataPlane:
         if skipped:
             self._metrics.count_event(view.job_id, "nonfinite_gradient")
         else:
-            self._metrics.observe_optimizer_step(view.job_id, type(config.algorithm).__name__.lower(), seconds,
+            self._metrics.observe_optimizer_step(view.job_id, optim.ALGORITHMS.name_of(config.algorithm), seconds,
                                                  layout.size)
         every = view.spec.snapshot_every_steps
         if every and arrays.next_step - slot.snapshot_step >= every:

@@ -22,6 +22,7 @@ from typing import Callable, Mapping, TypeVar
 import numpy as np
 
 from lrctl.server import policies
+from lrctl.server.policies import events as kinds
 from lrctl.server.errors import (
     Aborted,
     AlreadyExists,
@@ -200,7 +201,7 @@ class JobRegistry:
             now = self._clock()
             view = JobView(job_id, spec, idempotency_key, state or policies.initial_state(spec.policy), version=1,
                            policy_version=1, skipped_nonfinite_metrics=0, create_time=now, update_time=now)
-            created = JobEvent(job_id, 1, "created", 0, view.lr_at(0), "imported" if state else "", now)
+            created = JobEvent(job_id, 1, kinds.CREATED, 0, view.lr_at(0), "imported" if state else "", now)
             self._store.insert_job(job_record(view), [event_record(created)], token_hash)
             with self._lock:
                 self._jobs[job_id] = _Job(view)
@@ -332,7 +333,7 @@ class JobRegistry:
             new_view = replace(view, state=state, version=version, update_time=now,
                                skipped_nonfinite_metrics=view.skipped_nonfinite_metrics + skipped)
             lr = new_view.lr_at(step)
-            stored = events or (JobEvent(job_id, version, "metrics", step, lr, time=now, metrics=fresh),)
+            stored = events or (JobEvent(job_id, version, kinds.METRICS, step, lr, time=now, metrics=fresh),)
             return _Outcome(Decision(lr, new_view.should_stop, version, events, duplicates), _Write(
                 new_view, stored,
                 metrics=tuple(MetricRecord(job_id, step, name, value) for name, value in fresh.items()),
@@ -353,19 +354,19 @@ class JobRegistry:
             if expected_policy_version and expected_policy_version != view.policy_version:
                 raise FailedPrecondition(f"policy_version is {view.policy_version}, not {expected_policy_version}")
             return self._operator_change(replace(view, spec=spec, policy_version=view.policy_version + 1),
-                                         "policy_updated", reason)
+                                         kinds.POLICY_UPDATED, reason)
         return self._mutate(job_id, change)
 
     def set_override(self, job_id: str, override: policies.Override) -> JobView:
         return self._mutate(job_id, lambda view: self._operator_change(
-            replace(view, state=replace(view.state, override=override)), "override_set", override.reason))
+            replace(view, state=replace(view.state, override=override)), kinds.OVERRIDE_SET, override.reason))
 
     def clear_override(self, job_id: str, reason: str) -> JobView:
         def change(view: JobView) -> _Outcome:
             if view.state.override is None:
                 return _Outcome(view)
             return self._operator_change(replace(view, state=replace(view.state, override=None)),
-                                         "override_cleared", reason)
+                                         kinds.OVERRIDE_CLEARED, reason)
         return self._mutate(job_id, change)
 
     def _operator_change(self, changed: JobView, kind: str, reason: str) -> _Outcome:
