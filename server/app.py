@@ -14,6 +14,7 @@ import os
 import pathlib
 import signal
 import socket
+from concurrent.futures import Future
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -33,7 +34,7 @@ from lrctl.server.service.controller import ControllerService
 from lrctl.server.service.diagnostics import DiagnosticsService
 from lrctl.server.service.health import HealthServicer
 from lrctl.server.service.job_codec import spec_from_document
-from lrctl.server.service.optimizer import OptimizerService, add_optimizer_to_server
+from lrctl.server.service.optimizer import KernelsReady, OptimizerService, add_optimizer_to_server
 from lrctl.server.store import default_store_url, open_store
 from lrctl.server.stream_limits import StreamLimitsInterceptor
 from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, server_config_pb2
@@ -44,6 +45,7 @@ SERVICES = (controller_pb2.DESCRIPTOR.services_by_name["Controller"],
             controller_pb2.DESCRIPTOR.services_by_name["Diagnostics"],
             optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"])
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
+OPTIMIZER = optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"].full_name
 
 
 def channel_options(config: server_config_pb2.ServerConfig) -> list[tuple[str, int]]:
@@ -54,6 +56,11 @@ def channel_options(config: server_config_pb2.ServerConfig) -> list[tuple[str, i
     options = [("grpc.max_receive_message_length", config.max_message_bytes),
                ("grpc.max_send_message_length", config.max_message_bytes),
                ("grpc.so_reuseport", 0),
+               # Calls wait in gRPC core until the event loop takes them; a burst of new streams
+               # (every watcher reconnecting after a restart) must queue there, not be cancelled
+               # at core's default of 1,000 waiting calls.
+               ("grpc.server.max_pending_requests", config.max_streams),
+               ("grpc.server.max_pending_requests_hard_limit", 2 * config.max_streams),
                ("grpc.keepalive_time_ms", int(config.keepalive_seconds * 1000)),
                ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_seconds * 1000)),
                # What closes a connection whose ping goes unanswered is the ping timeout (default
@@ -106,7 +113,9 @@ class LrctlServer:
         controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs, self.offload),
                                                              self.grpc_server)
         controller_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsService(), self.grpc_server)
-        add_optimizer_to_server(OptimizerService(self.dataplane, self.offload), self.grpc_server)
+        self._kernels: Future[None] = Future()
+        add_optimizer_to_server(OptimizerService(self.dataplane, self.offload, KernelsReady(self._kernels)),
+                                self.grpc_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server)
@@ -144,7 +153,23 @@ class LrctlServer:
         self.metrics_port = self._metrics_server.server_port
         await self.grpc_server.start()
         for name in ("", *SERVICE_NAMES):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            if name != OPTIMIZER:
+                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self.health.set(OPTIMIZER, health_pb2.HealthCheckResponse.NOT_SERVING)  # until its kernels are built
+        loop = asyncio.get_running_loop()
+        self._kernels.add_done_callback(lambda _: asyncio.run_coroutine_threadsafe(
+            self.health.set(OPTIMIZER, health_pb2.HealthCheckResponse.SERVING), loop))
+        self.offload.steps_later(self._build_kernels)
+
+    def _build_kernels(self) -> None:
+        """DataPlane.warm_up, then the Optimizer service is ready; a failure is logged, and the
+        kernels are then built by the first call that needs them."""
+        try:
+            self.dataplane.warm_up()
+        except Exception:  # noqa: BLE001 - whatever went wrong, calls must not wait forever
+            log.exception("building the optimizer kernels at start failed; the first step builds them")
+        finally:
+            self._kernels.set_result(None)
 
     async def stop(self, grace: float | None = None) -> None:
         """Graceful stop: NOT_SERVING first (so balancers move away), refuse new calls, end the

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 
 from lrctl.server.config import load_config
-from lrctl.server.errors import LrctlError
+from lrctl.server.errors import InvalidArgument, LrctlError
 
 
 FLAGS: tuple[tuple[str, type, str], ...] = (
@@ -41,6 +42,7 @@ FLAGS: tuple[tuple[str, type, str], ...] = (
     ("max_connection_age_grace_seconds", float, "time calls on an aged connection get to finish (default 30)"),
 )
 """Every ServerConfig field as a flag; tests/test_server_config.py checks none is missing."""
+FLAG_NAMES = frozenset(name for name, _, _ in FLAGS)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -64,6 +66,17 @@ def run_serve(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     flags = {name: getattr(args, name) for name, _, _ in FLAGS}
     try:
-        serve(load_config(args.config, os.environ, flags))
+        config = load_config(args.config, os.environ, flags)
+    except InvalidArgument as error:
+        for violation in error.violations:
+            print(f"lrctl serve: {_flag(violation.field)}: {violation.description}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        serve(config)
     except LrctlError as error:
         raise SystemExit(f"lrctl serve: {error}") from None
+
+
+def _flag(field: str) -> str:
+    """The option a ServerConfig field is set with (the layer name for a parse error)."""
+    return "--" + field.replace("_", "-") if field in FLAG_NAMES or field == "config" else field

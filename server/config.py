@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 from typing import Mapping
 
 from google.protobuf import json_format
@@ -26,6 +27,7 @@ ZERO_MEANS_DEFAULT = ("workers", "step_workers", "max_streams", "max_streams_per
                       "keepalive_seconds", "keepalive_timeout_seconds", "max_connection_age_grace_seconds")
 """Limits and timeouts where 0 cannot mean anything useful (no job, no ping), so it means "the default"."""
 ENV_PREFIX = "LRCTL_"
+LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):[0-9]{1,5}")
 BOOL_FIELDS = tuple(f.name for f in server_config_pb2.ServerConfig.DESCRIPTOR.fields if f.type == FieldDescriptor.TYPE_BOOL)
 
 
@@ -41,7 +43,11 @@ def load_config(config_file: str | None, env: Mapping[str, str],
     config_file = config_file or env.get(env_name("config"))
     layers: list[tuple[str, dict]] = []
     if config_file:
-        layers.append((config_file, {"__file__": pathlib.Path(config_file).read_text()}))
+        try:
+            text = pathlib.Path(config_file).read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise InvalidArgument(FieldViolation("config", f"cannot read {config_file}: {error}")) from None
+        layers.append((config_file, {"__file__": text}))
     layers.append(("environment", {f.name: _env_value(f.name, env[env_name(f.name)])
                                    for f in server_config_pb2.ServerConfig.DESCRIPTOR.fields
                                    if env_name(f.name) in env}))
@@ -74,6 +80,9 @@ def _env_value(field: str, text: str) -> object:
 def _check(config: server_config_pb2.ServerConfig) -> None:
     """Combinations no layer can check alone; every problem is reported at once."""
     violations = []
+    if not LISTEN.fullmatch(config.listen):
+        violations.append(FieldViolation("listen", f"must be HOST:PORT, e.g. 127.0.0.1:50051, 0.0.0.0:50051 or "
+                                                   f"[::]:50051, got {config.listen!r}"))
     if bool(config.tls_cert) != bool(config.tls_key):
         violations.append(FieldViolation("tls_key" if config.tls_cert else "tls_cert",
                                          "tls_cert and tls_key go together"))

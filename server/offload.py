@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
@@ -29,10 +29,10 @@ class Offload:
         """`fn(*args, **kwargs)` on the data-plane pool."""
         return await asyncio.get_running_loop().run_in_executor(self._steps, functools.partial(fn, *args, **kwargs))
 
-    def steps_later(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Runs cleanup on the data-plane pool without waiting for it (from a `finally` that
-        may run while the call is being cancelled)."""
-        self._steps.submit(fn, *args)
+    def steps_later(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Runs `fn` on the data-plane pool without waiting for it: cleanup from a `finally` that
+        may run while its call is being cancelled, or work that outlives any one call."""
+        return self._steps.submit(fn, *args)
 
     def shutdown(self) -> None:
         self._control.shutdown(wait=True)

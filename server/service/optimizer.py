@@ -7,6 +7,8 @@ gone) gives back what it claimed.
 """
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future
 from typing import Any, AsyncIterator
 
 import grpc
@@ -72,10 +74,36 @@ def add_optimizer_to_server(servicer: "OptimizerService", server: grpc.aio.Serve
     server.add_registered_method_handlers(service.full_name, handlers)
 
 
+class KernelsReady:
+    """Whether the data plane's kernels are built (DataPlane.warm_up, started with the server).
+
+    A call that needs them waits, but not past its own deadline: a little before it, the call
+    is answered UNAVAILABLE, which the SDK retries with a fresh deadline, so a first Step on a
+    fresh install outlasts a compile longer than one deadline instead of failing on it.
+    """
+
+    MARGIN_SECONDS = 0.5
+
+    def __init__(self, building: Future) -> None:
+        self._building = building
+
+    async def wait(self, context: grpc.aio.ServicerContext) -> None:
+        if self._building.done():
+            return
+        remaining = context.time_remaining()
+        timeout = None if remaining is None else max(remaining - self.MARGIN_SECONDS, 0.0)
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._building)), timeout)
+        except asyncio.TimeoutError:
+            raise Unavailable("the server is still building its optimizer kernels (the first start after an "
+                              "install takes seconds): retry") from None
+
+
 class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
-    def __init__(self, dataplane: DataPlane, offload: Offload) -> None:
+    def __init__(self, dataplane: DataPlane, offload: Offload, kernels: KernelsReady) -> None:
         self._dataplane = dataplane
         self._offload = offload
+        self._kernels = kernels
 
     @translated
     async def UploadParameters(self, request_iterator: AsyncIterator[optimizer_pb2.UploadParametersRequest],
@@ -96,6 +124,7 @@ class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
                    context: grpc.aio.ServicerContext) -> AsyncIterator[optimizer_pb2.StepResponse]:
         header = await _header(request_iterator)
         options = reply_options(header.reply_mode, header.reply_dtype, header.reply_chunk_bytes, self._dataplane.limits)
+        await self._kernels.wait(context)
         step_input = await self._offload.steps(self._dataplane.begin_step, header.job_id, header.step)
         try:
             async for chunk in _chunks(request_iterator, context):
@@ -114,6 +143,7 @@ class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
                              context: grpc.aio.ServicerContext) -> AsyncIterator[optimizer_pb2.PullParametersResponse]:
         options = reply_options(optimizer_pb2.REPLY_MODE_ALL, request.dtype, request.chunk_bytes,
                                 self._dataplane.limits, "chunk_bytes")
+        await self._kernels.wait(context)
         info, chunks = await self._offload.steps(self._dataplane.pull, request.job_id, options)
         yield optimizer_pb2.PullParametersResponse(header=_parameters_header(info))
         for chunk in chunks:
