@@ -11,6 +11,7 @@ from lrctl.server import policies
 from lrctl.server.auth import issue_job_token
 from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted, Unavailable
 from lrctl.server.jobs import JobRegistry
+from lrctl.server.policies.metrics_read import unused_metrics
 from lrctl.server.service.job_codec import (
     event_to_proto,
     job_to_proto,
@@ -86,9 +87,11 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     def ReportMetrics(self, request: controller_pb2.ReportMetricsRequest,
                       context: grpc.ServicerContext) -> controller_pb2.ReportMetricsResponse:
         decision = self._jobs.report(request.job_id, request.step, dict(request.metrics))
+        unused = unused_metrics(self._jobs.get(request.job_id).spec.policy, request.metrics)
         return controller_pb2.ReportMetricsResponse(
             lr=decision.lr, should_stop=decision.should_stop, version=decision.version,
-            events=[event_to_proto(e) for e in decision.events], duplicate_metrics=decision.duplicate_metrics)
+            events=[event_to_proto(e) for e in decision.events], duplicate_metrics=decision.duplicate_metrics,
+            unused_metrics=unused)
 
     @translated
     def SetOverride(self, request: controller_pb2.SetOverrideRequest,
@@ -147,4 +150,5 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         return controller_pb2.PreviewScheduleResponse(
             lrs=preview.lrs.tolist(),
             events=[preview_event_to_proto(e) for e in preview.events],
-            stop_step=preview.stop_step)
+            stop_step=preview.stop_step,
+            unused_metrics=unused_metrics(policy, {name for point in request.metrics for name in point.metrics}))

@@ -81,12 +81,12 @@ def test_a_vanished_or_frozen_client_does_not_keep_its_jobs_lock(keepalive_serve
             wait_for(lock_held, 10, "the stalled step to hold the job's lock")
             started = time.monotonic()
             child.send_signal(signum)
-            params = job.step(0, {"w": np.ones(ELEMENTS, np.float32)}, timeout=30)
+            result = job.step(0, {"w": np.ones(ELEMENTS, np.float32)}, timeout=30)
             waited = time.monotonic() - started
         finally:
             child.kill()
             child.wait(10)
-        assert not job.last_step_result.duplicate and params["w"].shape == (ELEMENTS,)
+        assert not result.duplicate and result.params["w"].shape == (ELEMENTS,)
         assert waited < 10, f"the lock was freed after {waited:.1f} s"
         time.sleep(0.5)
         stop.set()
