@@ -7,6 +7,7 @@ import os
 import pathlib
 import pty
 import re
+import socket
 import subprocess
 import sys
 
@@ -278,3 +279,15 @@ def test_lr_clear_with_nothing_set_says_so_and_changes_nothing(server: ServerPro
     assert result.returncode == 1
     assert one_line(result) == "lrctl: job 'cli-clear' has no override: nothing to clear"
     assert lrctl(server, "jobs", "show", "cli-clear").stdout == before, "no version bump, no audit entry"
+
+
+def test_a_bare_host_dials_port_50051() -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 50051))
+        except OSError:
+            pytest.skip("something listens on 127.0.0.1:50051 here, so a refused connection cannot show the port")
+    result = run_cli("--server", "127.0.0.1", "jobs", "ls")
+    assert result.returncode == 1
+    assert one_line(result) == ("lrctl: cannot connect to 127.0.0.1:50051 (connection refused): is `lrctl serve` "
+                                "running at 127.0.0.1:50051?")
