@@ -13,14 +13,29 @@ from lrctl.server.optim import steps
 
 LR = 1e-6
 
-# name: (lrctl algorithm, torch class, torch kwargs, bytes moved per element by one step)
-OPTIMIZERS = {
-    "Adam": (optim.Adam(), torch.optim.Adam, {}, 28),
-    "AdamW": (optim.AdamW(), torch.optim.AdamW, {}, 28),
-    "SGD-nesterov": (optim.SGD(momentum=0.9, nesterov=True), torch.optim.SGD, {"momentum": 0.9, "nesterov": True}, 20),
-    "RMSprop": (optim.RMSprop(), torch.optim.RMSprop, {}, 20),
-    "Adagrad": (optim.Adagrad(), torch.optim.Adagrad, {}, 20),
-}
+VARIANTS = {"sgd": ("SGD-nesterov", optim.SGD(momentum=0.9, nesterov=True), {"momentum": 0.9, "nesterov": True})}
+"""Algorithms timed away from torch's defaults (plain SGD keeps no state), with torch's kwargs."""
+
+
+def _cases() -> dict[str, tuple[Any, type, dict[str, Any]]]:
+    """label: (lrctl algorithm, the torch class it is named after, torch kwargs), for every
+    registered algorithm: at torch's defaults unless VARIANTS says otherwise."""
+    cases = {}
+    for name, cls in optim.ALGORITHMS.items():
+        label, algorithm, kwargs = VARIANTS.get(name, (cls.__name__, cls(), {}))
+        cases[label] = (algorithm, getattr(torch.optim, cls.__name__), kwargs)
+    return cases
+
+
+OPTIMIZERS = _cases()
+
+
+def bytes_per_element(algorithm: Any) -> int:
+    """Bytes one step must move per element: the parameter read and written, the gradient
+    read, each state slot read and written (float32): Adam 28, one-slot algorithms 20."""
+    return 4 * (3 + 2 * len(optim.slot_names(algorithm)))
+
+
 GRADIENT_READ_BYTES = 4
 """The full update reads the gradient once more (the NaN/inf check and clip norms)."""
 
@@ -28,15 +43,15 @@ GRADIENT_READ_BYTES = 4
 def summary(name: str, n: int, flavour: str, times: dict[str, list[float]], bound_bandwidth: float) -> dict[str, object]:
     """One row: elements/s of "kernel", "update" and "torch" from their `times` (seconds per
     step), and their ratios to torch and to the memory bound at `bound_bandwidth` bytes/s."""
-    bytes_per_element = OPTIMIZERS[name][3]
+    moved = bytes_per_element(OPTIMIZERS[name][0])
     rate = {label: n / statistics.median(ts) for label, ts in times.items()}
-    bound = bound_bandwidth / bytes_per_element
+    bound = bound_bandwidth / moved
     return {
-        "optimizer": name, "elements": n, "torch_flavour": flavour, "bytes_per_element": bytes_per_element,
+        "optimizer": name, "elements": n, "torch_flavour": flavour, "bytes_per_element": moved,
         "elements_per_s": rate, "bound_elements_per_s": bound,
         "kernel_vs_torch": rate["kernel"] / rate["torch"], "update_vs_torch": rate["update"] / rate["torch"],
         "kernel_vs_bound": rate["kernel"] / bound,
-        "update_vs_bound": rate["update"] / (bound_bandwidth / (bytes_per_element + GRADIENT_READ_BYTES)),
+        "update_vs_bound": rate["update"] / (bound_bandwidth / (moved + GRADIENT_READ_BYTES)),
     }
 
 
@@ -46,7 +61,7 @@ def contenders(name: str, n: int, backend: Any, param: torch.Tensor,
     "kernel" alone, its whole `optim.update` (both on `backend`'s arrays, warmed up once:
     compilation, cached tables), and "torch" on `param`/`grad` (fused where torch has it, else
     foreach: the flavour is returned). `param` and `grad` hold the same random values."""
-    algorithm, torch_class, kwargs, _ = OPTIMIZERS[name]
+    algorithm, torch_class, kwargs = OPTIMIZERS[name]
     xp = backend.xp
     params, grads = xp.array(param.detach().cpu().numpy()), xp.array(grad.cpu().numpy())  # copies: torch's stay apart
     config = optim.OptimizerConfig(algorithm)

@@ -1,34 +1,44 @@
-"""Wiring: store, jobs, data plane, servicers, health, reflection and signals into one running server."""
+"""Wiring: data dir lock, store, jobs, data plane, servicers, interceptors, health, reflection
+and signals into one running event-loop server (grpc.aio).
+
+The event loop only moves messages; blocking work runs on the bounded pools of `Offload`, so an
+open stream (a watch, a health Watch, a Step waiting for its client) costs a coroutine and its
+buffers, never a thread.
+"""
 from __future__ import annotations
 
+import asyncio
+import errno
 import logging
 import os
 import pathlib
 import signal
-import threading
-import time
-from concurrent import futures
+import socket
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from lrctl.server import auth, metrics, tls
+from lrctl.server import auth, tls
 from lrctl.server.backends import select_backend
 from lrctl.server.dataplane import DataPlane, DataPlaneLimits, SnapshotStore
+from lrctl.server.datadir import DataDirLock
+from lrctl.server.errors import FailedPrecondition
 from lrctl.server.grpc_metrics import GrpcMetricsInterceptor
 from lrctl.server.jobs import JobRegistry, Limits
+from lrctl.server.metrics import ServerMetrics
+from lrctl.server.offload import Offload
+from lrctl.server.request_parsing import RequestParsingInterceptor
 from lrctl.server.service.controller import ControllerService
 from lrctl.server.service.diagnostics import DiagnosticsService
 from lrctl.server.service.health import HealthServicer
 from lrctl.server.service.job_codec import spec_from_document
 from lrctl.server.service.optimizer import OptimizerService, add_optimizer_to_server
-from lrctl.server.store import SqliteStore
+from lrctl.server.store import default_store_url, open_store
+from lrctl.server.stream_limits import StreamLimitsInterceptor
 from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, server_config_pb2
 
 log = logging.getLogger("lrctl.server")
-STOP_POLL_SECONDS = 0.1
-"""How often serve() looks whether SIGTERM or SIGINT arrived."""
 
 SERVICES = (controller_pb2.DESCRIPTOR.services_by_name["Controller"],
             controller_pb2.DESCRIPTOR.services_by_name["Diagnostics"],
@@ -37,11 +47,13 @@ SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 
 
 def channel_options(config: server_config_pb2.ServerConfig) -> list[tuple[str, int]]:
-    """gRPC server options: message size, and the keepalive and connection-age settings that
-    end the calls of a vanished or frozen client (a Step holds its job's lock while it reads
-    chunks) instead of leaving them open until the TCP stack gives up, hours later."""
+    """gRPC server options: message size; no SO_REUSEPORT, so a second server on a taken port
+    fails to start instead of sharing it; and the keepalive and connection-age settings that
+    end the calls of a vanished or frozen client instead of leaving them open until the TCP
+    stack gives up, hours later."""
     options = [("grpc.max_receive_message_length", config.max_message_bytes),
                ("grpc.max_send_message_length", config.max_message_bytes),
+               ("grpc.so_reuseport", 0),
                ("grpc.keepalive_time_ms", int(config.keepalive_seconds * 1000)),
                ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout_seconds * 1000)),
                # What closes a connection whose ping goes unanswered is the ping timeout (default
@@ -59,50 +71,60 @@ def channel_options(config: server_config_pb2.ServerConfig) -> list[tuple[str, i
 
 
 class LrctlServer:
-    """One lrctl server process: start() binds and serves, stop() drains and closes the store."""
+    """One lrctl server process: build it inside the running event loop; start() binds and
+    serves, stop() drains, snapshots and closes the store."""
 
     def __init__(self, config: server_config_pb2.ServerConfig) -> None:
         self.config = config
         admin_tokens = auth.load_admin_tokens(config.admin_token_file, os.environ)
         credentials = tls.server_credentials(config)
-        self.store = SqliteStore(config.data_dir)
-        self.jobs = JobRegistry(self.store, spec_from_document, Limits(
+        self.listen = auth.listen_address(config.listen, auth.has_credentials(admin_tokens, config),
+                                          config.allow_unauthenticated)
+        self._lock = DataDirLock(config.data_dir)
+        self.metrics = ServerMetrics(config.metrics_job_label_cap)
+        self.store = open_store(config.store or default_store_url(config.data_dir))
+        self.jobs = JobRegistry(self.store, spec_from_document, self.metrics, Limits(
             max_jobs=config.max_jobs, max_metrics_per_report=config.max_metrics_per_report,
             max_watchers_per_job=config.max_watchers_per_job))
         self.backend = select_backend(config.device)
         self.dataplane = DataPlane(self.jobs, self.backend, SnapshotStore(pathlib.Path(config.data_dir) / "snapshots"),
+                                   self.metrics,
                                    DataPlaneLimits(max_elements_per_job=config.max_elements_per_job,
                                                    max_optimizer_state_bytes=config.max_optimizer_state_bytes,
                                                    max_chunk_bytes=config.max_chunk_bytes))
-        metrics.set_job_label_cap(config.metrics_job_label_cap)
+        self.offload = Offload(config.workers, config.step_workers)
         self.health = HealthServicer()
-        interceptor = GrpcMetricsInterceptor()
+        grpc_metrics = GrpcMetricsInterceptor(self.metrics)
         for service in SERVICES:
-            interceptor.initialize_service(service)
-        interceptors: list[grpc.ServerInterceptor] = [interceptor]
+            grpc_metrics.initialize_service(service)
+        self.stream_limits = StreamLimitsInterceptor(config.max_streams, config.max_streams_per_connection)
+        interceptors: list[grpc.aio.ServerInterceptor] = [grpc_metrics, RequestParsingInterceptor(),
+                                                          self.stream_limits]
         if admin_tokens:
-            job_tokens = auth.JobTokens(self.jobs.job_of_token)
-            self.jobs.on_delete(job_tokens.forget_job)
-            interceptors.append(auth.AuthInterceptor(admin_tokens, job_tokens))
-        self.grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.workers),
-                                       interceptors=interceptors,
-                                       options=channel_options(config))
-        controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs), self.grpc_server)
+            interceptors.append(auth.AuthInterceptor(admin_tokens, self.jobs.tokens, self.offload))
+        self.grpc_server = grpc.aio.server(interceptors=interceptors, options=channel_options(config))
+        controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs, self.offload),
+                                                             self.grpc_server)
         controller_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsService(), self.grpc_server)
-        add_optimizer_to_server(OptimizerService(self.dataplane), self.grpc_server)
+        add_optimizer_to_server(OptimizerService(self.dataplane, self.offload), self.grpc_server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.grpc_server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), self.grpc_server)
-        self.listen = auth.listen_address(config.listen, auth.has_credentials(admin_tokens, config),
-                                          config.allow_unauthenticated)
-        self.port = (self.grpc_server.add_secure_port(self.listen, credentials) if credentials
-                     else self.grpc_server.add_insecure_port(self.listen))
-        if self.port == 0:
-            raise OSError(f"cannot listen on {self.listen}")
+        self.port = self._bind(credentials)
         _log_access(config, admin_tokens, self.listen, self.address)
-        self._stopped = threading.Event()
+        self._stopping = False
         self._metrics_server = None
         self.metrics_port = 0
+
+    def _bind(self, credentials: grpc.ServerCredentials | None) -> int:
+        try:
+            port = (self.grpc_server.add_secure_port(self.listen, credentials) if credentials
+                    else self.grpc_server.add_insecure_port(self.listen))
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            raise FailedPrecondition(f"cannot listen on {self.listen}: {_bind_failure(self.listen)} (--listen)")
+        return port
 
     @property
     def host(self) -> str:
@@ -112,32 +134,60 @@ class LrctlServer:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def start(self) -> None:
+    async def start(self) -> None:
         """Serves /metrics on metrics_port (0 picks a free one), then gRPC."""
-        self._metrics_server, _ = metrics.start_http_server(self.config.metrics_port, self.host.strip("[]"))
+        try:
+            self._metrics_server, _ = self.metrics.start_http_server(self.config.metrics_port, self.host.strip("[]"))
+        except OSError as error:
+            raise FailedPrecondition(f"cannot serve metrics on port {self.config.metrics_port}: "
+                                     f"{_describe_bind_error(error)} (--metrics-port)") from None
         self.metrics_port = self._metrics_server.server_port
-        self.grpc_server.start()
+        await self.grpc_server.start()
         for name in ("", *SERVICE_NAMES):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
-    def stop(self, grace: float | None = None) -> None:
-        """Graceful stop: NOT_SERVING first (so balancers move away), drain, snapshot every job
-        whose arrays changed, then close the store."""
-        if self._stopped.is_set():
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful stop: NOT_SERVING first (so balancers move away), refuse new calls, end the
+        watches, drain, snapshot every job whose arrays changed, then close the store."""
+        if self._stopping:
             return
-        self._stopped.set()
-        self.health.enter_graceful_shutdown()
-        drained = self.grpc_server.stop(self.config.grace_seconds if grace is None else grace)
-        self.jobs.close()  # after stop(): no watch can start once the open ones are told to end
-        self.health.end_watches()
-        drained.wait()
-        self.dataplane.snapshot_all()
+        self._stopping = True
+        await self.health.enter_graceful_shutdown()
+        drained = asyncio.ensure_future(self.grpc_server.stop(self.config.grace_seconds if grace is None else grace))
+        await asyncio.sleep(0)  # let stop() refuse new calls before the open watches are told to end
+        self.jobs.close()
+        await self.health.end_watches()
+        await drained
+        await asyncio.get_running_loop().run_in_executor(None, self.dataplane.snapshot_all)
+        self.offload.shutdown()
         self.store.close()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
+        self._lock.release()
 
-    def wait(self) -> None:
-        self.grpc_server.wait_for_termination()
+
+def _bind_failure(listen: str) -> str:
+    """Why grpc could not bind `listen`, found by binding it plainly (grpc does not say)."""
+    host, _, port = listen.rpartition(":")
+    try:
+        family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host.strip("[]"), int(port)))
+    except OSError as error:
+        return _describe_bind_error(error)
+    except ValueError:
+        return "not a HOST:PORT address"
+    return "the address could not be bound"
+
+
+def _describe_bind_error(error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return "the port is in use (is another lrctl serve running?)"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return "the address is not one of this machine's"
+    if error.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges)"
+    return error.strerror or str(error)
 
 
 def _log_access(config: server_config_pb2.ServerConfig, admin_tokens: tuple[str, ...], listen: str,
@@ -167,17 +217,20 @@ def _log_access(config: server_config_pb2.ServerConfig, admin_tokens: tuple[str,
 
 def serve(config: server_config_pb2.ServerConfig) -> None:
     """Runs until SIGTERM or SIGINT, then stops gracefully."""
-    server = LrctlServer(config)
-    received: list[int] = []
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: server_config_pb2.ServerConfig) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        # Only a list append: a handler that takes a lock (Event.set) deadlocks when the next
-        # signal lands inside it, and process managers and operators do send several.
-        signal.signal(signum, lambda signum, frame: received.append(signum))
-    server.start()
+        # Runs on the loop, not inside an arbitrary frame: a burst of signals only sets the event again.
+        loop.add_signal_handler(signum, stop.set)
+    server = LrctlServer(config)
+    await server.start()
     print(f"lrctl: serving on {server.address} (data dir {config.data_dir})", flush=True)
     print(f"lrctl: metrics on http://{server.host}:{server.metrics_port}/metrics", flush=True)
-    while not received:
-        time.sleep(STOP_POLL_SECONDS)
+    await stop.wait()
     log.info("lrctl: stopping (grace %.1fs)", config.grace_seconds)
-    server.stop()
+    await server.stop()
     print("lrctl: stopped", flush=True)

@@ -7,7 +7,8 @@ operator calls, the job's own token (or an admin token) for a job's calls, any v
 for calls that touch no job. Health and reflection stay open (probes carry no token).
 
 Job tokens are issued by CreateJob and ImportJob, also while auth is off (so turning it on
-later works), and stored only as their sha256: the data directory holds no usable token.
+later works), and stored only as their sha256 (jobs/tokens.py): the data directory holds no
+usable token.
 
 Credentials are admin tokens or mTLS (--tls-client-ca). With mTLS and no admin token,
 every client whose certificate the CA signed is fully trusted: the certificate is the
@@ -16,26 +17,22 @@ credential, and no call needs a token.
 from __future__ import annotations
 
 import enum
-import hashlib
 import hmac
 import ipaddress
-import itertools
 import logging
-import secrets
-import threading
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, AsyncIterator, Mapping
 
 import grpc
 
 from lrctl.server.errors import FieldViolation, InvalidArgument
+from lrctl.server.interception import HandlerCache, around
+from lrctl.server.jobs import JobTokens
+from lrctl.server.offload import Offload
 from lrctl.v1 import server_config_pb2
 
 log = logging.getLogger("lrctl.server.auth")
 
 ADMIN_TOKEN_ENV = "LRCTL_ADMIN_TOKEN"
-JOB_TOKEN_PREFIX = "lrj_"
-MAX_TOKEN_CHARS = 512
-MAX_CACHED_TOKENS = 100_000
 SHORT_ADMIN_TOKEN = 16
 
 
@@ -62,17 +59,6 @@ OPEN_SERVICES = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.Ser
                            "grpc.reflection.v1.ServerReflection"})
 
 
-# ---- tokens ------------------------------------------------------------------------------
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def issue_job_token() -> tuple[str, str]:
-    """A new job token and the hash the store keeps of it."""
-    token = JOB_TOKEN_PREFIX + secrets.token_urlsafe(32)
-    return token, token_hash(token)
-
-
 def load_admin_tokens(path: str, env: Mapping[str, str]) -> tuple[str, ...]:
     """The lines of `path` (blank and '#' lines skipped) and env LRCTL_ADMIN_TOKEN, if set."""
     tokens: list[str] = []
@@ -87,46 +73,6 @@ def load_admin_tokens(path: str, env: Mapping[str, str]) -> tuple[str, ...]:
     if any(len(token) < SHORT_ADMIN_TOKEN for token in tokens):
         log.warning("an admin token is shorter than %d characters; use a long random one", SHORT_ADMIN_TOKEN)
     return tuple(tokens)
-
-
-class JobTokens:
-    """sha256(token) -> job id, looked up in the store; verified hits are cached.
-
-    A deleted job's entries are dropped; a lookup that raced with a deletion is not cached
-    (the generation counter), so a cached token never outlives its job.
-    """
-
-    def __init__(self, lookup: Callable[[str], str | None]) -> None:
-        self._lookup = lookup
-        self._lock = threading.Lock()
-        self._cache: dict[str, str] = {}
-        self._by_job: dict[str, set[str]] = {}
-        self._generation = 0
-
-    def job_of(self, token: str) -> str | None:
-        if not token.startswith(JOB_TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
-            return None
-        digest = token_hash(token)
-        job_id = self._cache.get(digest)
-        if job_id is not None:
-            return job_id
-        generation = self._generation
-        job_id = self._lookup(digest)
-        if job_id is not None:
-            with self._lock:
-                if generation == self._generation:
-                    if len(self._cache) >= MAX_CACHED_TOKENS:
-                        self._cache.clear()
-                        self._by_job.clear()
-                    self._cache[digest] = job_id
-                    self._by_job.setdefault(job_id, set()).add(digest)
-        return job_id
-
-    def forget_job(self, job_id: str) -> None:
-        with self._lock:
-            self._generation += 1
-            for digest in self._by_job.pop(job_id, ()):
-                self._cache.pop(digest, None)
 
 
 # ---- where the server may listen -------------------------------------------------------
@@ -179,34 +125,40 @@ def _header_job_id(message: Any) -> str:
     return message.header.job_id
 
 
-class AuthInterceptor(grpc.ServerInterceptor):
+async def _chained(first: Any, rest: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The request stream as it was before its first message was read here."""
+    if first is not None:
+        yield first
+    async for message in rest:
+        yield message
+
+
+class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Checks every lrctl call's token against ACCESS before the servicer sees the call.
 
     The job a call names comes from request.job_id, or, for client streams, from the
     header of the first message: that message is read here and handed on unchanged.
     Missing or unknown token: UNAUTHENTICATED. A job token on another job's call or on an
     operator call: PERMISSION_DENIED. Put it after GrpcMetricsInterceptor so refusals are
-    counted with their codes.
+    counted with their codes. A token not yet in the tokens' cache is looked up in the store
+    on the control-plane pool.
     """
 
-    def __init__(self, admin_tokens: tuple[str, ...], job_tokens: JobTokens) -> None:
+    def __init__(self, admin_tokens: tuple[str, ...], job_tokens: JobTokens, offload: Offload) -> None:
         self._admin = tuple(token.encode() for token in admin_tokens)
         self._job_tokens = job_tokens
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._offload = offload
+        self._handlers = HandlerCache()
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.lstrip("/").rpartition("/")[0] in OPEN_SERVICES:
             return handler
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, method, ACCESS.get(method))
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        access = ACCESS.get(method)
+        return self._handlers.get(method, handler, lambda h: around(h, self._checker(method, access, h)))
 
-    def _caller(self, method: str, access: Access | None, context: grpc.ServicerContext) -> str | None:
+    async def _caller(self, method: str, access: Access | None, context: grpc.aio.ServicerContext) -> str | None:
         """None for an admin, else the job id the caller's job token grants; refuses
         calls the token cannot make whatever job they name."""
         token = _bearer(context.invocation_metadata())
@@ -214,7 +166,10 @@ class AuthInterceptor(grpc.ServerInterceptor):
         admin = False
         for candidate in self._admin:
             admin |= hmac.compare_digest(encoded, candidate)
-        job_id = None if admin else self._job_tokens.job_of(token)
+        job_id = None
+        if not admin:
+            job_id = self._job_tokens.cached_job_of(token) or await self._offload.control(self._job_tokens.job_of,
+                                                                                           token)
         if not admin and job_id is None:
             raise _Refused(grpc.StatusCode.UNAUTHENTICATED,
                            "invalid bearer token: neither an admin token nor the token of an existing job")
@@ -232,37 +187,21 @@ class AuthInterceptor(grpc.ServerInterceptor):
                            f"this token grants job {caller!r} only, not {job_id!r}" if job_id
                            else f"this token grants job {caller!r} only, and {method} names no job")
 
-    def _wrap(self, handler: grpc.RpcMethodHandler, method: str, access: Access | None) -> grpc.RpcMethodHandler:
-        ser, deser = handler.response_serializer, handler.request_deserializer
-        if handler.request_streaming:
-            behavior = handler.stream_stream if handler.response_streaming else handler.stream_unary
-
-            def streaming_request(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
-                try:
-                    caller = self._caller(method, access, context)
-                    if caller is not None and access is Access.JOB:
-                        first = next(requests, None)
-                        self._check_job(method, caller, access, _header_job_id(first))
-                        requests = itertools.chain([first], requests)
-                except _Refused as refused:
-                    context.abort(refused.code, str(refused))
-                return behavior(requests, context)
-
-            make = (grpc.stream_stream_rpc_method_handler if handler.response_streaming
-                    else grpc.stream_unary_rpc_method_handler)
-            return make(streaming_request, request_deserializer=deser, response_serializer=ser)
-
-        behavior = handler.unary_stream if handler.response_streaming else handler.unary_unary
-
-        def single_request(request: Any, context: grpc.ServicerContext) -> Any:
+    def _checker(self, method: str, access: Access | None, handler: grpc.RpcMethodHandler):
+        async def check(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                caller = self._caller(method, access, context)
-                if caller is not None:
-                    self._check_job(method, caller, access, getattr(request, "job_id", ""))
+                caller = await self._caller(method, access, context)
+                if caller is not None and access is Access.JOB:
+                    if handler.request_streaming:
+                        try:
+                            first = await request.__anext__()
+                        except StopAsyncIteration:
+                            first = None
+                        self._check_job(method, caller, access, _header_job_id(first))
+                        request = _chained(first, request)
+                    else:
+                        self._check_job(method, caller, access, getattr(request, "job_id", ""))
             except _Refused as refused:
-                context.abort(refused.code, str(refused))
-            return behavior(request, context)
-
-        make = (grpc.unary_stream_rpc_method_handler if handler.response_streaming
-                else grpc.unary_unary_rpc_method_handler)
-        return make(single_request, request_deserializer=deser, response_serializer=ser)
+                await context.abort(refused.code, str(refused))
+            return request
+        return check

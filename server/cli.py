@@ -12,8 +12,10 @@ from lrctl.server.errors import LrctlError
 FLAGS: tuple[tuple[str, type, str], ...] = (
     ("listen", str, "host:port to serve gRPC on (default 127.0.0.1:50051; loopback only without credentials)"),
     ("metrics_port", int, "port of the Prometheus /metrics endpoint (default 9108)"),
-    ("data_dir", str, "directory of the store (default ./lrctl-data)"),
-    ("workers", int, "gRPC worker threads (default 16)"),
+    ("data_dir", str, "directory of the store, snapshots and lock; one server per directory (default ./lrctl-data)"),
+    ("store", str, "store URL (default sqlite:///<data-dir>/lrctl.sqlite; sqlite:////abs/path for an absolute path)"),
+    ("workers", int, "threads for control-plane work off the event loop: store commits, policy math (default 8)"),
+    ("step_workers", int, "threads for data-plane work off the event loop: optimizer steps, snapshots (default 4)"),
     ("grace_seconds", float, "time in-flight calls get on SIGTERM (default 10)"),
     ("metrics_job_label_cap", int, "jobs with their own job_id label on /metrics (default 100)"),
     ("device", str, "where job arrays live and optimizer steps run: auto, cpu or cuda (default auto: cuda when "
@@ -30,6 +32,9 @@ FLAGS: tuple[tuple[str, type, str], ...] = (
     ("max_message_bytes", int, "bytes of one gRPC message (default max chunk + 1 MiB)"),
     ("max_metrics_per_report", int, "metrics in one ReportMetrics (default 64)"),
     ("max_watchers_per_job", int, "concurrent WatchJob streams on one job (default 64)"),
+    ("max_streams", int, "open streams of any streaming call on the whole server, health Watch and reflection "
+                         "included (default 10000)"),
+    ("max_streams_per_connection", int, "open streams on one client connection (default 1000)"),
     ("keepalive_seconds", float, "ping a connection idle this long (default 30)"),
     ("keepalive_timeout_seconds", float, "close a connection whose ping goes unanswered this long (default 10)"),
     ("max_connection_age_seconds", float, "GOAWAY connections older than this (default 0: never)"),

@@ -13,12 +13,15 @@ from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.v1 import server_config_pb2
 
 DEFAULTS = server_config_pb2.ServerConfig(
-    listen="127.0.0.1:50051", metrics_port=9108, data_dir="./lrctl-data", workers=16, grace_seconds=10.0,
+    listen="127.0.0.1:50051", metrics_port=9108, data_dir="./lrctl-data", workers=8, step_workers=4,
+    grace_seconds=10.0,
     metrics_job_label_cap=100, device="auto",
     max_jobs=100_000, max_elements_per_job=1 << 30, max_optimizer_state_bytes=8 << 30,
     max_chunk_bytes=wire.MAX_CHUNK_BYTES, max_metrics_per_report=64, max_watchers_per_job=64,
-    keepalive_seconds=30.0, keepalive_timeout_seconds=10.0, max_connection_age_grace_seconds=30.0)
-ZERO_MEANS_DEFAULT = ("max_jobs", "max_elements_per_job", "max_optimizer_state_bytes", "max_chunk_bytes",
+    keepalive_seconds=30.0, keepalive_timeout_seconds=10.0, max_connection_age_grace_seconds=30.0,
+    max_streams=10_000, max_streams_per_connection=1000)
+ZERO_MEANS_DEFAULT = ("workers", "step_workers", "max_streams", "max_streams_per_connection",
+                      "max_jobs", "max_elements_per_job", "max_optimizer_state_bytes", "max_chunk_bytes",
                       "max_message_bytes", "max_metrics_per_report", "max_watchers_per_job",
                       "keepalive_seconds", "keepalive_timeout_seconds", "max_connection_age_grace_seconds")
 """Limits and timeouts where 0 cannot mean anything useful (no job, no ping), so it means "the default"."""
@@ -56,6 +59,7 @@ def load_config(config_file: str | None, env: Mapping[str, str],
             setattr(config, name, getattr(DEFAULTS, name))
     if not config.max_message_bytes:
         config.max_message_bytes = config.max_chunk_bytes + (1 << 20)
+
     _check(config)
     return config
 

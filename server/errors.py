@@ -58,3 +58,12 @@ class ResourceExhausted(LrctlError):
 
 class Unavailable(LrctlError):
     """The server cannot serve the call right now (e.g. shutting down, storage failing)."""
+
+
+class Aborted(LrctlError):
+    """The call lost to a concurrent change of the same job and changed nothing; retrying is safe."""
+
+
+class VersionConflict(Aborted):
+    """A compare-and-swap write found the job at another version than it read: another writer
+    (a concurrent call, or another replica) changed it first, and nothing was written."""

@@ -1,25 +1,27 @@
-"""A grpc.ServerInterceptor that feeds the go-grpc-prometheus series declared in metrics.py.
+"""A grpc.aio server interceptor that feeds the go-grpc-prometheus series of ServerMetrics.
 
 It counts every RPC (unary and streaming, messages included), its status code and its
 duration. The code is the one grpc itself sends: the one the handler set or aborted with,
-else OK on return and Unknown on an exception; an RPC whose client went away first (the
-handler returned after it, or the server stopped reading its response stream) counts as
-Canceled, or DeadlineExceeded when the deadline has passed.
-Code labels are Go's names ("NotFound"), as every go-grpc-prometheus dashboard expects.
+else OK on return and Unknown on an exception; an RPC whose client went away first (its
+handler was cancelled, or the server stopped reading its response stream) counts as
+Canceled, or DeadlineExceeded when the deadline has passed. Code labels are Go's names
+("NotFound"), as every go-grpc-prometheus dashboard expects.
 
 Wrapped handlers are cached per method, so the per-call cost is a dict lookup, a few counter
 increments and one histogram observation.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator
 from time import perf_counter
 from typing import Any
 
 import grpc
 
-from . import metrics
+from lrctl.server.interception import HandlerCache, behavior_of, rebuilt, yields_responses
+from lrctl.server.metrics import ServerMetrics
 
 _GO_CODE_NAMES = {
     grpc.StatusCode.OK: "OK",
@@ -43,6 +45,7 @@ _GO_CODE_NAMES = {
 
 UNARY, CLIENT_STREAM, SERVER_STREAM, BIDI_STREAM = (
     "unary", "client_stream", "server_stream", "bidi_stream")
+_ENDED_BY_CLIENT = (asyncio.CancelledError, GeneratorExit)
 
 
 def code_label(code: grpc.StatusCode) -> str:
@@ -59,128 +62,114 @@ def grpc_type(request_streaming: bool, response_streaming: bool) -> str:
 class _MethodMetrics:
     """The labelled children of one method, resolved once."""
 
-    __slots__ = ("_labels", "started", "received", "sent", "seconds", "_handled")
+    __slots__ = ("_labels", "_metrics", "started", "received", "sent", "seconds", "_handled")
 
-    def __init__(self, full_method: str, kind: str) -> None:
+    def __init__(self, metrics: ServerMetrics, full_method: str, kind: str) -> None:
         service, _, method = full_method.lstrip("/").rpartition("/")
         self._labels = (kind, service or "unknown", method)
-        self.started = metrics.GRPC_SERVER_STARTED.labels(*self._labels)
-        self.received = metrics.GRPC_SERVER_MSG_RECEIVED.labels(*self._labels)
-        self.sent = metrics.GRPC_SERVER_MSG_SENT.labels(*self._labels)
-        self.seconds = metrics.GRPC_SERVER_HANDLING_SECONDS.labels(*self._labels)
+        self._metrics = metrics
+        self.started = metrics.grpc_started.labels(*self._labels)
+        self.received = metrics.grpc_received.labels(*self._labels)
+        self.sent = metrics.grpc_sent.labels(*self._labels)
+        self.seconds = metrics.grpc_seconds.labels(*self._labels)
         self._handled: dict[str, Any] = {}
         self.handled("OK")
 
     def handled(self, code: str):
         child = self._handled.get(code)
         if child is None:
-            child = self._handled[code] = metrics.GRPC_SERVER_HANDLED.labels(*self._labels, code)
+            child = self._handled[code] = self._metrics.grpc_handled.labels(*self._labels, code)
         return child
 
-    def finish(self, context: grpc.ServicerContext, start: float, failed: bool) -> str:
+    def finish(self, context: grpc.aio.ServicerContext, start: float, failed: bool) -> str:
         """Counts the RPC as handled with grpc's own choice of code; returns that code."""
         code = context.code()
-        if code is not None:
-            label = code_label(code)
-        elif failed:
-            label = "Unknown"
-        else:
-            label = "OK" if context.is_active() else _gone(context)
+        label = code_label(code) if code is not None else ("Unknown" if failed else "OK")
         self.handled(label).inc()
         self.seconds.observe(perf_counter() - start)
         return label
 
-    def abandoned(self, context: grpc.ServicerContext, start: float) -> None:
-        """The server stopped reading the response stream: the client went away or timed out."""
-        self.handled(_gone(context)).inc()
+    def abandoned(self, context: grpc.aio.ServicerContext, start: float) -> None:
+        """The client went away or timed out before the handler finished."""
+        remaining = context.time_remaining()
+        self.handled("DeadlineExceeded" if remaining is not None and remaining <= 0 else "Canceled").inc()
         self.seconds.observe(perf_counter() - start)
 
 
-def _gone(context: grpc.ServicerContext) -> str:
-    """The code of an RPC that ended from the client's side: its deadline passed or it cancelled."""
-    remaining = context.time_remaining()
-    return "DeadlineExceeded" if remaining is not None and remaining <= 0 else "Canceled"
-
-
-def _counted_requests(requests: Iterator[Any], received) -> Iterator[Any]:
-    for request in requests:
+async def _counted_requests(requests: AsyncIterator[Any], received) -> AsyncIterator[Any]:
+    async for request in requests:
         received.inc()
         yield request
 
 
-def _counted_responses(responses: Iterator[Any], m: _MethodMetrics,
-                       context: grpc.ServicerContext, start: float) -> Iterator[Any]:
-    try:
-        for response in responses:
-            m.sent.inc()
-            yield response
-    except GeneratorExit:
-        m.abandoned(context, start)
-        raise
-    except Exception:
-        m.finish(context, start, failed=True)
-        raise
-    m.finish(context, start, failed=False)
+class _CountingContext:
+    """The call's context, counting what a `context.write`-style handler sends."""
 
+    def __init__(self, context: grpc.aio.ServicerContext, sent) -> None:
+        self._context = context
+        self._sent = sent
 
-def _single_response(behavior: Callable, m: _MethodMetrics, request: Any,
-                     context: grpc.ServicerContext, start: float) -> Any:
-    try:
-        response = behavior(request, context)
-    except Exception:
-        m.finish(context, start, failed=True)
-        raise
-    if m.finish(context, start, failed=False) == "OK":
-        m.sent.inc()
-    return response
+    async def write(self, message: Any) -> None:
+        await self._context.write(message)
+        self._sent.inc()
 
-
-def _stream_of_responses(behavior: Callable, m: _MethodMetrics, request: Any,
-                         context: grpc.ServicerContext, start: float) -> Iterator[Any]:
-    try:
-        responses = behavior(request, context)
-    except Exception:
-        m.finish(context, start, failed=True)
-        raise
-    return _counted_responses(responses, m, context, start)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 def _wrap(handler: grpc.RpcMethodHandler, m: _MethodMetrics) -> grpc.RpcMethodHandler:
-    ser, deser = handler.response_serializer, handler.request_deserializer
-    if handler.request_streaming:
-        behavior = handler.stream_stream if handler.response_streaming else handler.stream_unary
-        respond = _stream_of_responses if handler.response_streaming else _single_response
+    behavior = behavior_of(handler)
+    request_streaming = handler.request_streaming
 
-        def streaming_request(requests, context):
-            m.started.inc()
-            return respond(behavior, m, _counted_requests(requests, m.received), context,
-                           perf_counter())
-
-        make = (grpc.stream_stream_rpc_method_handler if handler.response_streaming
-                else grpc.stream_unary_rpc_method_handler)
-        return make(streaming_request, request_deserializer=deser, response_serializer=ser)
-
-    behavior = handler.unary_stream if handler.response_streaming else handler.unary_unary
-    respond = _stream_of_responses if handler.response_streaming else _single_response
-
-    def single_request(request, context):
+    def started(request: Any) -> Any:
         m.started.inc()
+        if request_streaming:
+            return _counted_requests(request, m.received)
         m.received.inc()
-        return respond(behavior, m, request, context, perf_counter())
+        return request
 
-    make = (grpc.unary_stream_rpc_method_handler if handler.response_streaming
-            else grpc.unary_unary_rpc_method_handler)
-    return make(single_request, request_deserializer=deser, response_serializer=ser)
+    if yields_responses(handler):
+        async def yielding(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            request, start = started(request), perf_counter()
+            try:
+                async for response in behavior(request, context):
+                    m.sent.inc()
+                    yield response
+            except _ENDED_BY_CLIENT:
+                m.abandoned(context, start)
+                raise
+            except BaseException:
+                m.finish(context, start, failed=True)
+                raise
+            m.finish(context, start, failed=False)
+        return rebuilt(handler, yielding)
+
+    async def single(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        request, start = started(request), perf_counter()
+        try:
+            response = await behavior(request, _CountingContext(context, m.sent) if handler.response_streaming
+                                      else context)
+        except asyncio.CancelledError:
+            m.abandoned(context, start)
+            raise
+        except BaseException:
+            m.finish(context, start, failed=True)
+            raise
+        if m.finish(context, start, failed=False) == "OK" and not handler.response_streaming:
+            m.sent.inc()
+        return response
+    return rebuilt(handler, single)
 
 
-class GrpcMetricsInterceptor(grpc.ServerInterceptor):
+class GrpcMetricsInterceptor(grpc.aio.ServerInterceptor):
     """Counts and times every RPC the server handles; put it first in the interceptor list
-    so that calls refused by later interceptors (auth) are counted with their codes."""
+    so that calls refused by later interceptors (stream limits, auth) are counted with their codes."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._server_metrics = metrics
         self._lock = threading.Lock()
         self._methods: dict[str, _MethodMetrics] = {}
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._handlers = HandlerCache()
 
     def initialize_service(self, service_descriptor: Any) -> None:
         """Creates every method's series at zero (from a protobuf ServiceDescriptor), so that
@@ -189,22 +178,17 @@ class GrpcMetricsInterceptor(grpc.ServerInterceptor):
             self._method_metrics(f"/{service_descriptor.full_name}/{method.name}",
                                  grpc_type(method.client_streaming, method.server_streaming))
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        kind = grpc_type(handler.request_streaming, handler.response_streaming)
-        wrapped = _wrap(handler, self._method_metrics(method, kind))
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._handlers.get(method, handler, lambda h: _wrap(h, self._method_metrics(
+            method, grpc_type(h.request_streaming, h.response_streaming))))
 
     def _method_metrics(self, full_method: str, kind: str) -> _MethodMetrics:
         with self._lock:
             m = self._methods.get(full_method)
             if m is None:
-                m = self._methods[full_method] = _MethodMetrics(full_method, kind)
+                m = self._methods[full_method] = _MethodMetrics(self._server_metrics, full_method, kind)
             return m

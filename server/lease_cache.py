@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import collections
 import threading
-from typing import Callable
+from typing import Callable, Hashable
 
 import numpy as np
 
 BLOCK_STEPS = 1024
 MAX_BLOCKS = 4096
 
-BlockKey = tuple[str, int, int]
+BlockKey = tuple[Hashable, int, int]
 
 
 class LeaseCache:
@@ -26,21 +26,22 @@ class LeaseCache:
         self._max_blocks = max_blocks
         self._lock = threading.Lock()
 
-    def learning_rates(self, job_id: str, version: int, step: int, horizon: int,
+    def learning_rates(self, job: Hashable, version: int, step: int, horizon: int,
                        compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """LRs of [step, step + horizon); `compute` evaluates the policy for given steps."""
+        """LRs of [step, step + horizon) of `job` (its id and incarnation) at `version`;
+        `compute` evaluates the policy for given steps."""
         first, last = step // BLOCK_STEPS, (step + horizon - 1) // BLOCK_STEPS
         if last - first > 1:
             return compute(np.arange(step, step + horizon, dtype=np.int64))
-        blocks = [self._block((job_id, version, index), compute) for index in range(first, last + 1)]
+        blocks = [self._block((job, version, index), compute) for index in range(first, last + 1)]
         lrs = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         offset = step - first * BLOCK_STEPS
         return lrs[offset:offset + horizon]
 
-    def forget(self, job_id: str) -> None:
-        """Drops a deleted job's blocks: a new job with the same id starts again at version 1."""
+    def forget(self, job: Hashable) -> None:
+        """Drops a deleted job's blocks (they would never be asked for again, only kept)."""
         with self._lock:
-            for key in [key for key in self._blocks if key[0] == job_id]:
+            for key in [key for key in self._blocks if key[0] == job]:
                 del self._blocks[key]
 
     def _block(self, key: BlockKey, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

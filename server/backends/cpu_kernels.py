@@ -9,9 +9,13 @@ CHUNK-element chunks that never straddle a segment, and threads take chunks stat
 each thread streams through contiguous memory and a segment's gradient scale is one load
 per chunk.
 
+Each step kernel takes exactly the arguments of the NumPy `reference` of the algorithms that
+name it (optim/algorithms). Every kernel releases the GIL for its whole run (nogil: numba's
+parallel regions run without it anyway, the serial code around them does not), so steps of
+two jobs on executor threads overlap and a thread serving the event loop is not held up.
 numba's default threading layer (workqueue) aborts when two Python threads launch parallel
-kernels at once, which a gRPC server's worker pool does; this module asks for a thread-safe
-layer (OpenMP or TBB) unless NUMBA_THREADING_LAYER says otherwise.
+kernels at once, which such executors do; this module asks for a thread-safe layer (OpenMP
+or TBB) unless NUMBA_THREADING_LAYER says otherwise.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ from numba import njit, prange
 from lrctl.server.backends.chunk_table import chunk_table
 from lrctl.server.backends.kernels import Kernels
 from lrctl.server.errors import FieldViolation, InvalidArgument
-from lrctl.server.policies.checks import is_int
+from lrctl.server.validation import is_int
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "threadsafe"
@@ -34,7 +38,7 @@ CHUNK = 16384
 """Elements per unit of parallel work: 64 KiB of each array, a few L2-sized bites."""
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def _grad(x, scale, clip):
     """The gradient element the optimizer sees: clip-norm scale, then clipvalue clamp."""
     x = x * scale
@@ -45,7 +49,7 @@ def _grad(x, scale, clip):
     return x
 
 
-@njit(parallel=True, fastmath={"reassoc"}, cache=True)
+@njit(parallel=True, fastmath={"reassoc"}, nogil=True, cache=True)
 def segment_sumsq(g, bounds):
     # reassoc lets the float64 sum vectorize; the norm only sizes a clip factor and tests
     # finiteness, neither of which depends on summation order.
@@ -64,7 +68,7 @@ def segment_sumsq(g, bounds):
     return out
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
 def sgd(p, g, buf, bounds, scales, clip, lr, weight_decay, momentum, one_minus_dampening,
         nesterov, first_step):
     starts, stops, segs = chunk_table(bounds, CHUNK)
@@ -82,7 +86,7 @@ def sgd(p, g, buf, bounds, scales, clip, lr, weight_decay, momentum, one_minus_d
             pc[i] = pc[i] - lr * gi
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
 def adagrad(p, g, state_sum, bounds, scales, clip, clr, weight_decay, eps):
     starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
@@ -97,7 +101,7 @@ def adagrad(p, g, state_sum, bounds, scales, clip, clr, weight_decay, eps):
             pc[i] = pc[i] - clr * gi / (np.sqrt(s) + eps)
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
 def rmsprop(p, g, square_avg, grad_avg, buf, bounds, scales, clip, lr, alpha,
             one_minus_alpha, eps, weight_decay, momentum, centered):
     starts, stops, segs = chunk_table(bounds, CHUNK)
@@ -125,7 +129,7 @@ def rmsprop(p, g, square_avg, grad_avg, buf, bounds, scales, clip, lr, alpha,
                 pc[i] = pc[i] - lr * gi / avg
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
 def adam(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, bounds, scales, clip, step_size,
          one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, eps, weight_decay,
          param_decay, amsgrad):
@@ -153,6 +157,10 @@ def adam(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, bounds, scales, clip, step_s
             pc[i] = pi - step_size * m / (np.sqrt(v) / bias_correction2_sqrt + eps)
 
 
+FUSED = {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam}
+"""The step kernels by the name algorithms give as their `kernel`."""
+
+
 def threaded(n: int) -> Kernels:
     """The kernels, launched on `n` threads from whichever thread calls them.
 
@@ -169,5 +177,5 @@ def threaded(n: int) -> Kernels:
             return kernel(*args)
         return launch
 
-    return Kernels(f"numba-fused[{n} threads]",
-                   *(bind(k) for k in (segment_sumsq, sgd, adagrad, rmsprop, adam)))
+    return Kernels(f"numba-fused[{n} threads]", bind(segment_sumsq),
+                   {name: bind(kernel) for name, kernel in FUSED.items()})

@@ -1,5 +1,8 @@
 """Fused CUDA kernels for CuPy buffers: the Kernels contract, one kernel launch per step.
 
+Each wrapper is registered under the .cu kernel's name, which is the `kernel` of the
+algorithms it serves, and takes exactly those algorithms' `reference` arguments.
+
 The kernels are cuda_kernels.cu (one block per chunk of `chunk_table`, cpu_kernels.py's
 float32 arithmetic in the same order); this module only marshals. It builds each layout's
 chunk table once and keeps it on the device, moves the per-segment scales over, and passes
@@ -230,4 +233,5 @@ def kernels(launch: Launch | None = None, *, chunk: int = CHUNK, threads: int = 
                     (f32(clip), f32(step_size), f32(one_minus_beta1), f32(beta2), f32(one_minus_beta2),
                      f32(bias_correction2_sqrt), f32(eps), f32(weight_decay), f32(param_decay), _flag(amsgrad)))
 
-    return Kernels(f"cuda-fused[{launch.name}]", segment_sumsq, sgd, adagrad, rmsprop, adam)
+    return Kernels(f"cuda-fused[{launch.name}]", segment_sumsq,
+                   {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam})

@@ -6,8 +6,11 @@ or protobuf: chunks arrive and leave as domain values.
 """
 from lrctl.server.dataplane.chunks import Chunk
 from lrctl.server.dataplane.limits import DataPlaneLimits
-from lrctl.server.dataplane.registry import DataPlane, ParametersInfo, StepResult
+from lrctl.server.dataplane.registry import (
+    DataPlane, ImportInput, ParametersInfo, StepInput, StepResult, UploadInput,
+)
 from lrctl.server.dataplane.replies import ReplyOptions
 from lrctl.server.dataplane.snapshots import SnapshotStore
 
-__all__ = ["Chunk", "DataPlane", "DataPlaneLimits", "ParametersInfo", "ReplyOptions", "SnapshotStore", "StepResult"]
+__all__ = ["Chunk", "DataPlane", "DataPlaneLimits", "ImportInput", "ParametersInfo", "ReplyOptions", "SnapshotStore",
+           "StepInput", "StepResult", "UploadInput"]

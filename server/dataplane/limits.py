@@ -9,10 +9,8 @@ restart) counts from its first use.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from lrctl import wire
 from lrctl.server import optim
@@ -68,8 +66,10 @@ def job_bytes(config: optim.OptimizerConfig, elements: int) -> int:
 
 
 class Claim:
-    """Bytes claimed for one job's next arrays, grown as their size becomes known; only what
-    exceeds the arrays they replace counts against the budget."""
+    """Bytes claimed for one job's next arrays (or a step's extra gradient buffer), grown as
+    their size becomes known; only what exceeds the arrays they replace counts against the
+    budget. Released when `swap` takes it over, or by `release()` (also on leaving a `with`
+    block): whatever was not taken over is given back."""
 
     __slots__ = ("_budget", "job_id", "replacing", "nbytes")
 
@@ -84,17 +84,25 @@ class Claim:
         return max(self.nbytes - self.replacing, 0)
 
     def grow_to(self, nbytes: int) -> None:
-        """Claims `nbytes` in all for the new arrays; ResourceExhausted if they do not fit."""
+        """Claims `nbytes` in all; ResourceExhausted if they do not fit."""
         self._budget._grow(self, nbytes)
+
+    def release(self) -> None:
+        self._budget._release(self)
+
+    def __enter__(self) -> "Claim":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class StateBudget:
     """The total bytes of every job's arrays against max_optimizer_state_bytes: `held` by
     arrays in place, plus the extra bytes of open claims, changed under one lock."""
 
-    def __init__(self, limit: int, on_change: Callable[[int], None] = lambda held: None) -> None:
+    def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._on_change = on_change
         self._lock = threading.Lock()
         self.held = 0
         self._claimed = 0
@@ -103,17 +111,14 @@ class StateBudget:
         with self._lock:
             return max(self.limit - self.held - self._claimed, 0)
 
-    @contextlib.contextmanager
-    def claim(self, job_id: str, replacing: int = 0) -> Iterator[Claim]:
-        """A claim for arrays that will replace `replacing` bytes; what `swap` has not taken
-        over when the block ends (it failed) is released."""
-        claim = Claim(self, job_id, replacing)
-        try:
-            yield claim
-        finally:
-            with self._lock:
-                self._claimed -= claim.extra
-                claim.nbytes = 0
+    def in_use(self) -> int:
+        """Bytes held by arrays in place plus open claims (what the device holds for jobs)."""
+        with self._lock:
+            return self.held + self._claimed
+
+    def claim(self, job_id: str, replacing: int = 0) -> Claim:
+        """A claim for arrays that will replace `replacing` bytes."""
+        return Claim(self, job_id, replacing)
 
     def _grow(self, claim: Claim, nbytes: int) -> None:
         with self._lock:
@@ -122,10 +127,15 @@ class StateBudget:
                 available = max(self.limit - self.held - self._claimed + claim.extra + claim.replacing, 0)
                 raise ResourceExhausted(
                     f"optimizer state limit reached: job {claim.job_id!r} needs at least {nbytes} bytes of "
-                    f"parameters and optimizer state, {available} of the limit of {self.limit} bytes are free for "
-                    "it (--max-optimizer-state-bytes)")
+                    f"parameters, optimizer state and gradient buffers, {available} of the limit of {self.limit} "
+                    "bytes are free for it (--max-optimizer-state-bytes)")
             self._claimed += extra
             claim.nbytes = nbytes
+
+    def _release(self, claim: Claim) -> None:
+        with self._lock:
+            self._claimed -= claim.extra
+            claim.nbytes = 0
 
     def swap(self, old: int, new: int, claim: Claim | None = None) -> None:
         """Arrays of `old` bytes were replaced by arrays of `new` bytes (allocated under `claim`)."""
@@ -134,4 +144,3 @@ class StateBudget:
             if claim is not None:
                 self._claimed -= claim.extra
                 claim.nbytes = claim.replacing
-            self._on_change(self.held)

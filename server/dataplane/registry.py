@@ -1,35 +1,50 @@
-"""The data plane of one server: every job's arrays, their lock, and the exactly-once step.
+"""The data plane of one server: every job's arrays, and the exactly-once step.
 
-A step runs entirely under its job's lock: check the step number, decode and check every
-chunk into the gradient buffer, run the optimizer (which itself refuses or skips a
-non-finite gradient before writing), advance the step, snapshot when due, and encode the
-reply. Anything refused before the optimizer writes changes nothing. The learning rate of
-step t is the control plane's LR for step t (JobRegistry.learning_rates).
+A streamed call has two halves. Its chunks are decoded as they arrive into a buffer of the
+call's own (a gradient buffer of the job's, or an upload's new tensors, claimed from the
+memory budget first), without the job's lock: a slow or stalled sender holds only its buffer.
+Then, under the job's lock, the call is checked again against the job as it is now (the step
+number, the arrays it was decoded for, deletion) and applied: run the optimizer (which itself
+refuses or skips a non-finite gradient before writing), advance the step, snapshot when due,
+and take the reply's picture of the parameters. Anything refused before the optimizer writes
+changes nothing. The learning rate of step t is the control plane's LR for step t.
 
-Arrays load lazily from the job's snapshot on first use, like the control plane's jobs.
+Arrays load lazily from the job's snapshot on first use, like the control plane's jobs. Every
+method blocks (kernels, snapshots, store reads): the service layer runs them off the event loop,
+except StepInput.add / UploadInput.add / ImportInput.add, which only decode bytes.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from lrctl.server import metrics, optim, policies
+from lrctl.server import optim, policies
 from lrctl.server.backends import Backend, host_copy
 from lrctl.server.dataplane import export_file, replies
 from lrctl.server.dataplane.arrays import JobArrays
 from lrctl.server.dataplane.chunks import Chunk, StepAssembler, UploadAssembler
 from lrctl.server.dataplane.limits import IMPORT_METADATA_BYTES, Claim, DataPlaneLimits, StateBudget, job_bytes
 from lrctl.server.dataplane.replies import ReplyOptions
+from lrctl.server.dataplane.slots import GradientBuffer, Slot
 from lrctl.server.dataplane.snapshots import SnapshotStore
-from lrctl.server.errors import FailedPrecondition, FieldViolation, InvalidArgument, LrctlError, ResourceExhausted
+from lrctl.server.errors import (
+    Aborted,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    LrctlError,
+    NotFound,
+    ResourceExhausted,
+)
 from lrctl.server.jobs import JobRegistry, JobView, check_job_id
+from lrctl.server.metrics import ServerMetrics
+from lrctl.server.pause_points import PausePoint, no_pause
 from lrctl.server.store.failures import storage_error
 
 log = logging.getLogger(__name__)
@@ -56,16 +71,73 @@ class ParametersInfo:
     elements: int
 
 
-class _Slot:
-    """A job's arrays (None until uploaded or restored) and the lock every step takes."""
+@dataclass(frozen=True)
+class _Gradient:
+    """A step's gradient: dense tensors (in `buffer`) and row gradients by tensor; tensors in
+    neither are not part of the step."""
 
-    __slots__ = ("lock", "arrays", "loaded", "snapshot_step")
+    buffer: GradientBuffer
+    dense: list[str]
+    rows: dict[str, optim.RowGradient]
+    received_bytes: int
 
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.arrays: JobArrays | None = None
-        self.loaded = False
-        self.snapshot_step = -1
+
+class StepInput:
+    """One Step call's gradient as it arrives, decoded into a buffer of its own."""
+
+    def __init__(self, view: JobView, slot: Slot, arrays: JobArrays, step: int, buffer: GradientBuffer,
+                 limits: DataPlaneLimits) -> None:
+        self.view, self.slot, self.arrays, self.step, self.buffer = view, slot, arrays, step, buffer
+        self._assembler = StepAssembler(arrays.layout, buffer.host, limits)
+
+    def add(self, chunk: Chunk) -> None:
+        """Decodes and checks one chunk (INVALID_ARGUMENT for a bad one; nothing is applied)."""
+        self._assembler.add(chunk)
+
+    def gradient(self) -> _Gradient:
+        """The whole gradient, refused unless every dense tensor was covered exactly once."""
+        dense, rows = self._assembler.finish()
+        return _Gradient(self.buffer, dense, rows, self._assembler.received_bytes)
+
+
+class UploadInput:
+    """One UploadParameters call's tensors as they arrive; each new tensor is admitted against
+    the job's element limit and the memory budget before it is allocated."""
+
+    def __init__(self, view: JobView, slot: Slot, claim: Claim, limits: DataPlaneLimits,
+                 admit: Callable[[int], None]) -> None:
+        self.view, self.slot, self.claim = view, slot, claim
+        self._assembler = UploadAssembler(limits, admit)
+
+    def add(self, chunk: Chunk) -> None:
+        self._assembler.add(chunk)
+
+    def tensors(self) -> tuple[optim.Layout, np.ndarray, int]:
+        layout = self._assembler.layout()
+        params = np.concatenate([*self._assembler.tensors.values(), np.empty(0, np.float32)])
+        return layout, params, self._assembler.received_bytes
+
+
+class ImportInput:
+    """An ImportJob file as it arrives, refused once it is larger than what the optimizer state
+    limit leaves free plus IMPORT_METADATA_BYTES."""
+
+    def __init__(self, limit: int, budget_limit: int) -> None:
+        self.limit, self._budget_limit = limit, budget_limit
+        self._pieces: list[bytes] = []
+        self._size = 0
+
+    def add(self, piece: bytes) -> None:
+        self._size += len(piece)
+        if self._size > self.limit:
+            raise ResourceExhausted(
+                f"import size limit exceeded: the file is over {self.limit} bytes, what the optimizer state limit of "
+                f"{self._budget_limit} bytes leaves free plus {IMPORT_METADATA_BYTES} bytes for metadata "
+                "(--max-optimizer-state-bytes)")
+        self._pieces.append(piece)
+
+    def data(self) -> bytes:
+        return b"".join(self._pieces)
 
 
 class DataPlane:
@@ -73,35 +145,55 @@ class DataPlane:
 
     The control plane stays the source of truth for a job's existence, spec and LR: arrays
     are refused for a job without an optimizer, and a deleted job's arrays and snapshot go
-    with it (JobRegistry.on_delete).
+    with it (JobRegistry.on_delete, which runs before a job of the same id can be created).
     """
 
-    def __init__(self, jobs: JobRegistry, backend: Backend, snapshots: SnapshotStore,
-                 limits: DataPlaneLimits = DataPlaneLimits()) -> None:
+    def __init__(self, jobs: JobRegistry, backend: Backend, snapshots: SnapshotStore, metrics: ServerMetrics,
+                 limits: DataPlaneLimits = DataPlaneLimits(), pause: PausePoint = no_pause) -> None:
         self._jobs = jobs
         self._backend = backend
         self._snapshots = snapshots
+        self._metrics = metrics
+        self._pause = pause
         self.limits = limits
-        self._slots: dict[str, _Slot] = {}
+        self._slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
-        self._budget = StateBudget(limits.max_optimizer_state_bytes,
-                                   lambda held: metrics.set_device_memory(backend.device, held))
+        self._budget = StateBudget(limits.max_optimizer_state_bytes)
+        metrics.read_at_scrape(device_memory=lambda: {backend.device: self._budget.in_use()})
         jobs.on_delete(self.forget)
 
     # ---- jobs and their arrays --------------------------------------------------------
-    def _view(self, job_id: str) -> JobView:
+    def _job(self, job_id: str) -> tuple[JobView, Slot]:
+        """The job (refused without an optimizer) and its current incarnation's slot."""
         view = self._jobs.get(job_id)
         if view.spec.optimizer is None:
             raise FailedPrecondition(f"job {job_id!r} has no optimizer: create it with spec.optimizer to use the "
                                      "data plane")
-        return view
+        self._pause("dataplane.found")
+        return view, self._slot(view)
 
-    def _slot(self, job_id: str) -> _Slot:
+    def _slot(self, view: JobView) -> Slot:
+        """The slot of `view`'s incarnation; NotFound if the job is not that incarnation any more."""
+        if self._jobs.get(view.job_id).create_time != view.create_time:
+            raise NotFound(f"job {view.job_id!r} not found")
         with self._lock:
-            return self._slots.setdefault(job_id, _Slot())
+            slot = self._slots.get(view.job_id)
+            stale = slot if slot is not None and slot.create_time != view.create_time else None
+            if slot is None or stale is not None:
+                slot = self._slots[view.job_id] = Slot(view.create_time)
+        if stale is not None:
+            self._retire(stale)
+        return slot
 
-    def _loaded(self, view: JobView, slot: _Slot) -> JobArrays | None:
+    @staticmethod
+    def _check_live(view: JobView, slot: Slot) -> None:
+        """Call with slot.lock held: refuses a call whose job was deleted since it found it."""
+        if slot.deleted:
+            raise NotFound(f"job {view.job_id!r} not found")
+
+    def _loaded(self, view: JobView, slot: Slot) -> JobArrays | None:
         """The job's arrays, restored from its snapshot on first use; call with slot.lock held."""
+        self._check_live(view, slot)
         if not slot.loaded:
             with self._budget.claim(view.job_id) as claim:
                 self._set_arrays(slot, self._restore(view, claim), claim)
@@ -109,7 +201,7 @@ class DataPlane:
             slot.snapshot_step = slot.arrays.next_step if slot.arrays else -1
         return slot.arrays
 
-    def _arrays(self, view: JobView, slot: _Slot) -> JobArrays:
+    def _arrays(self, view: JobView, slot: Slot) -> JobArrays:
         """Like `_loaded`, but refused before the job's parameters were uploaded."""
         arrays = self._loaded(view, slot)
         if arrays is None:
@@ -117,16 +209,16 @@ class DataPlane:
                                      server_step=0)
         return arrays
 
-    def _set_arrays(self, slot: _Slot, arrays: JobArrays | None, claim: Claim | None = None) -> None:
+    def _set_arrays(self, slot: Slot, arrays: JobArrays | None, claim: Claim | None = None) -> None:
         """Replaces the slot's arrays; `claim` is the budget claim they were allocated under."""
         self._budget.swap(slot.arrays.nbytes if slot.arrays else 0, arrays.nbytes if arrays else 0, claim)
-        slot.arrays = arrays
+        slot.set_arrays(arrays)
 
-    def _admit(self, claim: Claim, config: optim.OptimizerConfig, elements: int) -> None:
+    def _admit(self, claim: Claim, view: JobView, elements: int) -> None:
         """Refuses arrays of `elements` parameters over the per-job or total limit, before they
         are allocated; otherwise claims their bytes."""
         self.limits.check_elements(elements)
-        claim.grow_to(job_bytes(config, elements))
+        claim.grow_to(job_bytes(view.spec.optimizer, elements))
 
     def _restore(self, view: JobView, claim: Claim) -> JobArrays | None:
         found = self._snapshots.read(view.job_id)
@@ -136,113 +228,150 @@ class DataPlane:
         if meta.get("job_create_time") != view.create_time:
             log.warning("ignoring the snapshot of an earlier job named %r", view.job_id)
             return None
-        self._admit(claim, view.spec.optimizer, JobArrays.archived_elements(arrays))
+        self._admit(claim, view, JobArrays.archived_elements(arrays))
         restored = JobArrays.from_archive(view.spec.optimizer, arrays, meta, self._backend)
         log.info("job %r: arrays restored from its snapshot at step %d", view.job_id, restored.next_step)
         return restored
 
     def forget(self, job_id: str) -> None:
-        """Drops a deleted job's arrays and snapshot."""
+        """Drops a deleted job's arrays and snapshot; afterwards no call that found the job can
+        write either."""
         with self._lock:
             slot = self._slots.pop(job_id, None)
         if slot is not None:
-            with slot.lock:
-                self._set_arrays(slot, None)
+            self._retire(slot)
         self._snapshots.delete(job_id)
 
+    def _retire(self, slot: Slot) -> None:
+        with slot.lock:
+            slot.deleted = True
+            self._set_arrays(slot, None)
+
     # ---- upload and pull --------------------------------------------------------------
-    def upload(self, job_id: str, chunks: Iterable[Chunk]) -> ParametersInfo:
-        """Sets the job's parameters and fresh optimizer state; refused once a step was handled."""
-        view = self._view(job_id)
-        slot = self._slot(job_id)
+    def begin_upload(self, job_id: str) -> UploadInput:
+        """Starts an upload of the job's parameters (with fresh optimizer state); refused once a
+        step was handled."""
+        view, slot = self._job(job_id)
         with slot.lock:
             current = self._loaded(view, slot)
-            if current is not None and current.next_step:
-                raise FailedPrecondition(f"job {job_id!r} is at step {current.next_step}: parameters can be "
-                                         "uploaded only before the first step", server_step=current.next_step)
-            with self._budget.claim(job_id, replacing=current.nbytes if current else 0) as claim:
-                assembler = UploadAssembler(self.limits,
-                                            lambda elements: self._admit(claim, view.spec.optimizer, elements))
-                for chunk in chunks:
-                    assembler.add(chunk)
-                layout = assembler.layout()
-                params = np.concatenate([*assembler.tensors.values(), np.empty(0, np.float32)])
+            self._check_not_stepped(job_id, current)
+            claim = self._budget.claim(job_id, replacing=current.nbytes if current else 0)
+        return UploadInput(view, slot, claim, self.limits, lambda elements: self._admit(claim, view, elements))
+
+    @staticmethod
+    def _check_not_stepped(job_id: str, arrays: JobArrays | None) -> None:
+        if arrays is not None and arrays.next_step:
+            raise FailedPrecondition(f"job {job_id!r} is at step {arrays.next_step}: parameters can be uploaded "
+                                     "only before the first step", server_step=arrays.next_step)
+
+    def finish_upload(self, upload: UploadInput) -> ParametersInfo:
+        view, slot = upload.view, upload.slot
+        try:
+            layout, params, received = upload.tensors()
+            with slot.lock:
+                current = self._loaded(view, slot)
+                self._check_not_stepped(view.job_id, current)
                 arrays = JobArrays.fresh(view.spec.optimizer, layout, params, self._backend)
                 self._snapshot(view, slot, arrays, required=True)
-                self._set_arrays(slot, arrays, claim)
-            metrics.count_transfer(received_bytes=assembler.received_bytes)
-            return self._info(arrays)
+                self._set_arrays(slot, arrays, upload.claim)
+        finally:
+            upload.claim.release()
+        self._metrics.count_transfer(received_bytes=received)
+        return self._info(arrays)
+
+    def abandon_upload(self, upload: UploadInput) -> None:
+        upload.claim.release()
 
     def pull(self, job_id: str, options: ReplyOptions) -> tuple[ParametersInfo, Iterator[Chunk]]:
         """The parameters as of now, with the step counters; chunks are encoded as they are sent."""
-        view = self._view(job_id)
-        slot = self._slot(job_id)
+        view, slot = self._job(job_id)
         with slot.lock:
             arrays = self._arrays(view, slot)
             chunks = replies.dense_chunks(arrays.layout, host_copy(self._backend.memory, arrays.params), options)
             info = self._info(arrays)
-        return info, _counted(chunks)
+        return info, self._counted(chunks)
 
     @staticmethod
     def _info(arrays: JobArrays) -> ParametersInfo:
         return ParametersInfo(arrays.next_step, arrays.state.step, arrays.state.skipped_nonfinite, arrays.layout.size)
 
     # ---- the step ---------------------------------------------------------------------
-    def step(self, job_id: str, step: int, chunks: Iterable[Chunk],
-             options: ReplyOptions) -> tuple[StepResult, Iterator[Chunk]]:
-        """Applies step `step` exactly once (a retry of the last one applies nothing) and
-        returns the result with the parameters `options` asks for."""
-        view = self._view(job_id)
-        slot = self._slot(job_id)
+    def begin_step(self, job_id: str, step: int) -> StepInput:
+        """Starts receiving step `step`: refused at once unless it is the server's next step or a
+        retry of the last one; otherwise a gradient buffer is taken (or claimed) for it."""
+        view, slot = self._job(job_id)
         with slot.lock:
             arrays = self._arrays(view, slot)
-            duplicate = step + 1 == arrays.next_step
-            if step != arrays.next_step and not duplicate:
-                raise FailedPrecondition(
-                    f"job {job_id!r} expects step {arrays.next_step}, not {step}",
-                    server_step=arrays.next_step, requested_step=step)
-            gradient = self._receive(arrays, chunks)
-            lr = float(self._jobs.learning_rates(job_id, step, 1)[0][0])
+            self._check_step(job_id, step, arrays)
+            buffer = slot.take_buffer()
+        if buffer is None:
+            buffer = self._extra_buffer(job_id, arrays)
+        return StepInput(view, slot, arrays, step, buffer, self.limits)
+
+    def _extra_buffer(self, job_id: str, arrays: JobArrays) -> GradientBuffer:
+        """A gradient buffer beyond the job's own (another step of the job is arriving too),
+        claimed from the memory budget."""
+        claim = self._budget.claim(job_id)
+        claim.grow_to(arrays.grads.nbytes)
+        device = self._backend.xp.empty(arrays.layout.size, dtype=np.float32)
+        return GradientBuffer(self._backend.memory.host_buffer(device), device, claim)
+
+    @staticmethod
+    def _check_step(job_id: str, step: int, arrays: JobArrays) -> bool:
+        """True for a retry of the step just applied; refuses any step but that one and the next."""
+        duplicate = step + 1 == arrays.next_step
+        if step != arrays.next_step and not duplicate:
+            raise FailedPrecondition(f"job {job_id!r} expects step {arrays.next_step}, not {step}",
+                                     server_step=arrays.next_step, requested_step=step)
+        return duplicate
+
+    def apply_step(self, step_input: StepInput, options: ReplyOptions) -> tuple[StepResult, Iterator[Chunk]]:
+        """Applies the received step exactly once (a retry of the last one applies nothing) and
+        returns the result with the parameters `options` asks for."""
+        view, slot, step = step_input.view, step_input.slot, step_input.step
+        gradient = step_input.gradient()
+        with slot.lock:
+            self._check_live(view, slot)
+            arrays = slot.arrays
+            if arrays is not step_input.arrays:
+                raise Aborted(f"job {view.job_id!r}: its parameters were replaced while this step arrived; step again")
+            duplicate = self._check_step(view.job_id, step, arrays)
+            lr = float(self._jobs.learning_rates(view.job_id, step, 1)[0][0])
             if duplicate:
                 result = StepResult(step, lr, arrays.last_skipped, arrays.next_step, True)
             else:
                 result = self._apply(view, slot, arrays, gradient, lr)
             reply = self._reply(arrays, gradient, options)
-        metrics.count_transfer(received_bytes=gradient.received_bytes)
-        return result, _counted(reply)
+        self._metrics.count_transfer(received_bytes=gradient.received_bytes)
+        return result, self._counted(reply)
 
-    def _receive(self, arrays: JobArrays, chunks: Iterable[Chunk]) -> "_Gradient":
-        """Decodes and checks every chunk: dense ones into the host side of the gradient buffer,
-        rows per tensor."""
-        assembler = StepAssembler(arrays.layout, arrays.host_grads, self.limits)
-        for chunk in chunks:
-            assembler.add(chunk)
-        dense, rows = assembler.finish()
-        return _Gradient(dense, rows, assembler.received_bytes)
+    def end_step(self, step_input: StepInput) -> None:
+        """Gives the step's gradient buffer back (whatever became of the step)."""
+        with step_input.slot.lock:
+            step_input.slot.give_back(step_input.buffer, step_input.arrays)
 
-    def _apply(self, view: JobView, slot: _Slot, arrays: JobArrays, gradient: "_Gradient",
-               lr: float) -> StepResult:
+    def _apply(self, view: JobView, slot: Slot, arrays: JobArrays, gradient: _Gradient, lr: float) -> StepResult:
         config = view.spec.optimizer
         backend, layout = self._backend, arrays.layout
         started = time.perf_counter()
         if gradient.dense:
-            backend.memory.copy_in(arrays.grads, arrays.host_grads)
-        state = optim.update_tensors(config, arrays.params, arrays.grads, arrays.state, lr, backend=backend,
-                                     layout=layout, dense=gradient.dense, rows=gradient.rows)
+            backend.memory.copy_in(gradient.buffer.device, gradient.buffer.host)
+        state = optim.update_tensors(config, arrays.params, gradient.buffer.device, arrays.state, lr,
+                                     backend=backend, layout=layout, dense=gradient.dense, rows=gradient.rows)
         seconds = time.perf_counter() - started
         skipped = state.skipped_nonfinite > arrays.state.skipped_nonfinite
         arrays.state, arrays.next_step, arrays.last_skipped = state, arrays.next_step + 1, skipped
-        kind = type(config.algorithm).__name__.lower()
         if skipped:
-            metrics.count_events(view.job_id, ["nonfinite_gradient"])
+            self._metrics.count_event(view.job_id, "nonfinite_gradient")
         else:
-            metrics.observe_optimizer_step(view.job_id, kind, seconds, layout.size)
+            self._metrics.observe_optimizer_step(view.job_id, optim.ALGORITHMS.name_of(config.algorithm), seconds,
+                                                 layout.size)
         every = view.spec.snapshot_every_steps
         if every and arrays.next_step - slot.snapshot_step >= every:
             self._snapshot(view, slot, arrays)
         return StepResult(arrays.next_step - 1, lr, skipped, arrays.next_step, False)
 
-    def _reply(self, arrays: JobArrays, gradient: "_Gradient", options: ReplyOptions) -> Iterable[Chunk]:
+    def _reply(self, arrays: JobArrays, gradient: _Gradient, options: ReplyOptions) -> Iterable[Chunk]:
         """The reply's chunks; call with the job's lock held (they are a consistent picture).
         "touched" sends what the step changed: its dense tensors whole, its tables' rows."""
         if options.mode == "none":
@@ -256,37 +385,40 @@ class DataPlane:
                                      names=set(gradient.dense))
         return itertools.chain(dense, rows)
 
+    def _counted(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        """`chunks`, counting their payload bytes as sent."""
+        for chunk in chunks:
+            self._metrics.count_transfer(sent_bytes=len(chunk.data) + len(chunk.rows))
+            yield chunk
+
     # ---- export and import ------------------------------------------------------------
     def export(self, job_id: str) -> bytes:
         """The whole job as one portable file (export_file), consistent as of one step."""
         view = self._jobs.get(job_id)
-        slot = self._slot(job_id) if view.spec.optimizer is not None else None
-        with slot.lock if slot else contextlib.nullcontext():
-            loaded = self._loaded(view, slot) if slot else None
-            arrays, meta = loaded.to_archive(self._backend) if loaded else ({}, None)
-            data = export_file.pack(export_file.ExportedJob(job_id, view.spec.document,
-                                                            policies.state_to_dict(view.state), arrays, meta))
-        metrics.count_transfer(sent_bytes=len(data))
+        arrays, meta = {}, None
+        if view.spec.optimizer is not None:
+            view, slot = self._job(job_id)
+            with slot.lock:
+                loaded = self._loaded(view, slot)
+                if loaded is not None:
+                    arrays, meta = loaded.to_archive(self._backend)
+                data = self._pack(view, arrays, meta)
+        else:
+            data = self._pack(view, arrays, meta)
+        self._metrics.count_transfer(sent_bytes=len(data))
         return data
 
-    def receive_import(self, job_id: str, pieces: Iterable[bytes]) -> bytes:
-        """The file an ImportJob streams, read only while it fits in what the optimizer state
-        limit leaves free plus IMPORT_METADATA_BYTES; the header's job id and the job limit
-        are checked before any of it is read."""
+    @staticmethod
+    def _pack(view: JobView, arrays: dict[str, np.ndarray], meta: dict | None) -> bytes:
+        return export_file.pack(export_file.ExportedJob(view.job_id, view.spec.document,
+                                                        policies.state_to_dict(view.state), arrays, meta))
+
+    def begin_import(self, job_id: str) -> ImportInput:
+        """Checks the header's job id and the job limit before any of the file is read."""
         if job_id:
             check_job_id(job_id)
         self._jobs.check_room()
-        limit = self._budget.free() + IMPORT_METADATA_BYTES
-        received, size = [], 0
-        for piece in pieces:
-            size += len(piece)
-            if size > limit:
-                raise ResourceExhausted(
-                    f"import size limit exceeded: the file is over {limit} bytes, what the optimizer state limit of "
-                    f"{self._budget.limit} bytes leaves free plus {IMPORT_METADATA_BYTES} bytes for metadata "
-                    "(--max-optimizer-state-bytes)")
-            received.append(piece)
-        return b"".join(received)
+        return ImportInput(self._budget.free() + IMPORT_METADATA_BYTES, self._budget.limit)
 
     def import_job(self, job_id: str, data: bytes, token_hash: str = "") -> tuple[str, int]:
         """Creates a job from an exported file (named `job_id`, or as in the file), with the
@@ -302,20 +434,23 @@ class DataPlane:
             if exported.arrays_meta is not None:
                 if spec.optimizer is None:
                     raise InvalidArgument(FieldViolation("file.spec.optimizer", "the file has arrays but no optimizer"))
-                self._admit(claim, spec.optimizer, JobArrays.archived_elements(exported.arrays))
+                self.limits.check_elements(JobArrays.archived_elements(exported.arrays))
+                claim.grow_to(job_bytes(spec.optimizer, JobArrays.archived_elements(exported.arrays)))
                 arrays = JobArrays.from_archive(spec.optimizer, exported.arrays, exported.arrays_meta, self._backend)
             view = self._jobs.create(job_id, spec, state=state, token_hash=token_hash)
-            slot = self._slot(job_id)
             try:
-                with slot.lock:
-                    slot.loaded = True
-                    if arrays is not None:
-                        self._snapshot(view, slot, arrays, required=True)
-                    self._set_arrays(slot, arrays, claim)
+                if spec.optimizer is not None:
+                    slot = self._slot(view)
+                    with slot.lock:
+                        self._check_live(view, slot)
+                        slot.loaded = True
+                        if arrays is not None:
+                            self._snapshot(view, slot, arrays, required=True)
+                        self._set_arrays(slot, arrays, claim)
             except LrctlError:
                 self._undo_create(job_id)
                 raise
-        metrics.count_transfer(received_bytes=len(data))
+        self._metrics.count_transfer(received_bytes=len(data))
         return job_id, arrays.next_step if arrays else 0
 
     def _undo_create(self, job_id: str) -> None:
@@ -328,8 +463,9 @@ class DataPlane:
             log.error("job %r: could not delete the job whose import failed: %s", job_id, error)
 
     # ---- durability -------------------------------------------------------------------
-    def _snapshot(self, view: JobView, slot: _Slot, arrays: JobArrays, required: bool = False) -> None:
-        """Writes the job's snapshot; a failure is logged and counted, and the old one stays.
+    def _snapshot(self, view: JobView, slot: Slot, arrays: JobArrays, required: bool = False) -> None:
+        """Writes the job's snapshot (call with slot.lock held); a failure is logged and counted,
+        and the old one stays.
 
         A step's snapshot is not `required`: the step was applied in memory, so a failure only
         delays durability to the next step, which tries again. An upload's or import's is:
@@ -342,12 +478,12 @@ class DataPlane:
             self._snapshots.write(view.job_id, contents, {**meta, "job_create_time": view.create_time})
         except OSError as error:
             log.error("job %r: snapshot at step %d failed: %s", view.job_id, arrays.next_step, error)
-            metrics.observe_snapshot(time.perf_counter() - started, ok=False)
+            self._metrics.observe_snapshot(time.perf_counter() - started, ok=False)
             if required:
                 raise storage_error(error) from None
             return
         slot.snapshot_step = arrays.next_step
-        metrics.observe_snapshot(time.perf_counter() - started)
+        self._metrics.observe_snapshot(time.perf_counter() - started)
 
     def snapshot_all(self) -> None:
         """Snapshots every job that changed since its last snapshot (graceful shutdown)."""
@@ -355,27 +491,12 @@ class DataPlane:
             slots = list(self._slots.items())
         for job_id, slot in slots:
             with slot.lock:
-                if slot.arrays is None or slot.arrays.next_step == slot.snapshot_step:
+                if slot.deleted or slot.arrays is None or slot.arrays.next_step == slot.snapshot_step:
                     continue
                 try:
                     view = self._jobs.get(job_id)
                 except LrctlError:
                     continue
-                self._snapshot(view, slot, slot.arrays)
+                if view.create_time == slot.create_time:
+                    self._snapshot(view, slot, slot.arrays)
 
-
-def _counted(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-    """`chunks`, counting their payload bytes as sent."""
-    for chunk in chunks:
-        metrics.count_transfer(sent_bytes=len(chunk.data) + len(chunk.rows))
-        yield chunk
-
-
-@dataclass(frozen=True)
-class _Gradient:
-    """A step's gradient: dense tensors (decoded into the job's gradient buffer) and row
-    gradients by tensor; tensors in neither are not part of the step."""
-
-    dense: list[str]
-    rows: dict[str, optim.RowGradient]
-    received_bytes: int

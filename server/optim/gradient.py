@@ -13,7 +13,7 @@ import numpy as np
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim.configs import GradientOptions
 from lrctl.server.optim.state import OptimizerState
-from lrctl.server.policies.checks import is_real
+from lrctl.server.validation import is_real
 
 
 def checked_lr(lr: float) -> float:

@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from lrctl.server.errors import FieldViolation, InvalidArgument
-from lrctl.server.policies.checks import is_int
+from lrctl.server.validation import is_int
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """A job's optimizer state: one flat float32 buffer per slot, the step count, the skip count.
 
-Slots are named as in torch.optim's per-parameter state (exp_avg, exp_avg_sq,
-max_exp_avg_sq, momentum_buffer, sum, square_avg, grad_avg), and laid out like the
-parameters, so `Layout.view(state.slots["exp_avg"], name)` is that tensor's torch state.
+Which slots there are, and what a fresh one holds, is the algorithm's (its `slots()`, in
+torch.optim's per-parameter names: exp_avg, momentum_buffer, sum, ...); each is laid out
+like the parameters, so `Layout.view(state.slots["exp_avg"], name)` is that tensor's torch state.
 The state exports to a flat dict of arrays and integers (snapshot-friendly, no pickle) and
 restores only into the same optimizer shape, so a snapshot cannot be loaded into a job
 whose optimizer would read it differently.
@@ -16,21 +16,15 @@ import numpy as np
 
 from lrctl.server.backends.kernels import Array
 from lrctl.server.errors import FieldViolation, InvalidArgument
-from lrctl.server.optim.configs import SGD, Adagrad, Algorithm, OptimizerConfig, RMSprop
+from lrctl.server.optim.algorithms import Algorithm
+from lrctl.server.optim.configs import OptimizerConfig
 
 COUNTERS = ("step", "skipped_nonfinite")
 
 
 def slot_names(algorithm: Algorithm) -> tuple[str, ...]:
     """The state slots `algorithm` keeps, in torch's names; options that need none add none."""
-    if isinstance(algorithm, SGD):
-        return ("momentum_buffer",) if algorithm.momentum != 0 else ()
-    if isinstance(algorithm, Adagrad):
-        return ("sum",)
-    if isinstance(algorithm, RMSprop):
-        return (("square_avg",) + (("grad_avg",) if algorithm.centered else ())
-                + (("momentum_buffer",) if algorithm.momentum != 0 else ()))
-    return ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if algorithm.amsgrad else ())
+    return tuple(algorithm.slots())
 
 
 def _is_count(value: object) -> bool:
@@ -82,7 +76,7 @@ class OptimizerState:
 
 
 def init(config: OptimizerConfig, n_elements: int, xp=np) -> OptimizerState:
-    """Fresh state for `n_elements` parameters: zero slots (Adagrad's sum at its initial value)."""
-    fill = config.algorithm.initial_accumulator_value if isinstance(config.algorithm, Adagrad) else 0.0
-    return OptimizerState({name: xp.full(n_elements, fill if name == "sum" else 0.0, dtype=xp.float32)
-                           for name in slot_names(config.algorithm)})
+    """Fresh state for `n_elements` parameters: each slot filled with the algorithm's initial
+    value for it (zero, but Adagrad's sum starts at initial_accumulator_value)."""
+    return OptimizerState({name: xp.full(n_elements, fill, dtype=xp.float32)
+                           for name, fill in config.algorithm.slots().items()})

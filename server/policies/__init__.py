@@ -1,24 +1,34 @@
 """Pure learning-rate policy math: configs, state, and the functions over them.
 
 Nothing here imports grpc, protobuf or the store. The LR of step t is
-`lr_at(policy, state, t)`; metric reports move the state with `observe`.
+`lr_at(policy, state, t)`; metric reports move the state with `observe`. The schedules are
+in `SCHEDULES`, by their Schedule oneof member names (schedules/, one module each).
 """
 from .compose import base_lr_at, lr_at, lr_at_step, restart_steps
-from .config import Policy, Schedule
-from .cosine_restarts import CosineRestarts
+from .config import Policy
 from .early_stopping import EarlyStopping, EarlyStoppingState
-from .observe import EVENT_KINDS, Event, observe
-from .one_cycle import OneCycle
+from .events import EVENT_KINDS, JOB_EVENT_KINDS, Event
+from .observe import observe
 from .plateau import Plateau, PlateauState
 from .preview import Preview, preview
-from .schedules import Constant, Cosine, Exponential, Linear, MultiStep, Piecewise, Polynomial, StepDecay
+from .schedules import SCHEDULES, Schedule
+from .schedules.constant import Constant
+from .schedules.cosine import Cosine
+from .schedules.cosine_restarts import CosineRestarts
+from .schedules.exponential import Exponential
+from .schedules.linear import Linear
+from .schedules.multistep import MultiStep
+from .schedules.one_cycle import OneCycle
+from .schedules.piecewise import Piecewise
+from .schedules.polynomial import Polynomial
+from .schedules.step_decay import StepDecay
 from .state import Override, PolicyState, initial_state, state_from_dict, state_to_dict
 from .warmup import Warmup
 
 __all__ = [
-    "EVENT_KINDS", "Constant", "Cosine", "CosineRestarts", "EarlyStopping", "EarlyStoppingState", "Event",
-    "Exponential", "Linear", "MultiStep", "OneCycle", "Override", "Piecewise", "Plateau", "PlateauState",
-    "Policy", "PolicyState", "Polynomial", "Preview", "Schedule", "StepDecay", "Warmup", "base_lr_at",
-    "initial_state", "lr_at", "lr_at_step", "observe", "preview", "restart_steps", "state_from_dict",
+    "EVENT_KINDS", "JOB_EVENT_KINDS", "SCHEDULES", "Constant", "Cosine", "CosineRestarts", "EarlyStopping",
+    "EarlyStoppingState", "Event", "Exponential", "Linear", "MultiStep", "OneCycle", "Override", "Piecewise",
+    "Plateau", "PlateauState", "Policy", "PolicyState", "Polynomial", "Preview", "Schedule", "StepDecay", "Warmup",
+    "base_lr_at", "initial_state", "lr_at", "lr_at_step", "observe", "preview", "restart_steps", "state_from_dict",
     "state_to_dict",
 ]

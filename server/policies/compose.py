@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import Policy
-from .cosine_restarts import CosineRestarts
+from .schedules.cosine_restarts import CosineRestarts
 from .state import PolicyState
 
 

@@ -3,18 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .checks import Checks, is_int, is_real
-from .cosine_restarts import CosineRestarts
+from lrctl.server.validation import Checks, is_int, is_real
+
 from .early_stopping import EarlyStopping
-from .one_cycle import OneCycle
 from .plateau import Plateau
-from .schedules import Constant, Cosine, Exponential, Linear, MultiStep, Piecewise, Polynomial, StepDecay
+from .schedules import SCHEDULES, Schedule
+from .schedules.constant import Constant
 from .warmup import Warmup
 
-Schedule = (Constant | StepDecay | MultiStep | Piecewise | Exponential | Polynomial | Linear | Cosine
-            | OneCycle | CosineRestarts)
-SCHEDULE_TYPES = (Constant, StepDecay, MultiStep, Piecewise, Exponential, Polynomial, Linear, Cosine,
-                  OneCycle, CosineRestarts)
 NONFINITE_METRIC_ACTIONS = ("reject", "skip")
 
 
@@ -42,7 +38,7 @@ class Policy:
         checks.require(is_real(self.lr) and self.lr > 0, "lr", self.lr, "must be > 0")
         checks.require(self.warmup is None or isinstance(self.warmup, Warmup), "warmup", self.warmup,
                        "must be a Warmup or None")
-        checks.require(isinstance(self.schedule, SCHEDULE_TYPES), "schedule", self.schedule, "must be a schedule")
+        checks.require(isinstance(self.schedule, SCHEDULES.types()), "schedule", self.schedule, "must be a schedule")
         checks.require(self.plateau is None or isinstance(self.plateau, Plateau), "plateau", self.plateau,
                        "must be a Plateau or None")
         checks.require(self.early_stopping is None or isinstance(self.early_stopping, EarlyStopping),

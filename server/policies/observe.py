@@ -2,27 +2,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
 from .compose import base_lr_at, lr_at, restart_steps
 from .config import Policy
 from .early_stopping import step_early_stopping
+from .events import EARLY_STOP, RESTART, Event
 from .plateau import step_plateau
 from .state import PolicyState
-
-EVENT_KINDS = ("reduced", "increased", "restart", "early_stop")
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """Something a watcher wants to hear about: kind in EVENT_KINDS, at `step`, with the LR
-    of that step after the report."""
-
-    kind: str
-    step: int
-    lr: float
 
 
 def observe(policy: Policy, state: PolicyState, step: int,
@@ -43,10 +32,10 @@ def observe(policy: Policy, state: PolicyState, step: int,
         stopping = step_early_stopping(policy.early_stopping, stopping, step,
                                        float(metrics[policy.early_stopping.metric]))
     new_state = replace(state, plateau=plateau, early_stopping=stopping, last_report_step=step)
-    happened = [("restart", s) for s in restart_steps(policy, state.last_report_step, step)]
+    happened = [(RESTART, s) for s in restart_steps(policy, state.last_report_step, step)]
     if change is not None:
         happened.append((change, step))
     if stopping.should_stop and not state.early_stopping.should_stop:
-        happened.append(("early_stop", step))
+        happened.append((EARLY_STOP, step))
     lrs = lr_at(policy, new_state, np.array([s for _, s in happened], dtype=np.int64))
     return new_state, tuple(Event(kind, s, float(lr)) for (kind, s), lr in zip(happened, lrs))

@@ -13,7 +13,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .checks import Checks, is_int, is_real
+from lrctl.server.validation import Checks, is_int, is_real
+
+from .events import INCREASED, REDUCED
 
 MODES = ("min", "max")
 THRESHOLD_MODES = ("rel", "abs")
@@ -138,12 +140,12 @@ def step_plateau(cfg: Plateau, state: PlateauState, step: int, base_lr: float,
         new = replace(new, num_bad_reports=0, cooldown_counter=cfg.cooldown)
         new_lr = max(old_lr * cfg.factor, cfg.min_lr)
         if base_lr > 0 and old_lr - new_lr > cfg.eps:
-            return _rescale(new, step, new_lr / base_lr, reductions=new.reductions + 1), "reduced"
+            return _rescale(new, step, new_lr / base_lr, reductions=new.reductions + 1), REDUCED
     elif cfg.increases_enabled and good > cfg.increase_patience:
         new = replace(new, num_good_reports=0, cooldown_counter=cfg.cooldown)
         new_lr = min(old_lr * cfg.increase_factor, cfg.increase_max_lr)
         if base_lr > 0 and new_lr - old_lr > cfg.eps:
-            return _rescale(new, step, new_lr / base_lr, increases=new.increases + 1), "increased"
+            return _rescale(new, step, new_lr / base_lr, increases=new.increases + 1), INCREASED
     return new, None
 
 

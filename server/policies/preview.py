@@ -8,7 +8,8 @@ import numpy as np
 
 from .compose import lr_at, restart_steps
 from .config import Policy
-from .observe import Event, observe
+from .events import RESTART, Event
+from .observe import observe
 from .state import initial_state
 
 
@@ -32,6 +33,6 @@ def preview(policy: Policy, steps: int, metrics: Mapping[int, Mapping[str, float
         state, happened = observe(policy, state, step, metrics[step])
         events.extend(happened)
     lrs = lr_at(policy, state, np.arange(steps, dtype=np.int64))
-    events.extend(Event("restart", s, float(lrs[s])) for s in restart_steps(policy, state.last_report_step, steps - 1))
+    events.extend(Event(RESTART, s, float(lrs[s])) for s in restart_steps(policy, state.last_report_step, steps - 1))
     stopped = state.early_stopping.stopped_step
     return Preview(lrs=lrs, events=tuple(events), stop_step=-1 if stopped is None else stopped)

@@ -11,7 +11,7 @@ from typing import Any
 
 from lrctl.server.errors import FieldViolation, InvalidArgument
 
-from .checks import Checks, is_int, is_real
+from lrctl.server.validation import Checks, is_int, is_real
 from .config import Policy
 from .early_stopping import EarlyStoppingState
 from .plateau import PlateauState

@@ -1,7 +1,7 @@
 """Echo RPCs through the same server stack: the reference peer of every benchmark."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import AsyncIterator
 
 import grpc
 
@@ -9,9 +9,11 @@ from lrctl.v1 import controller_pb2, controller_pb2_grpc
 
 
 class DiagnosticsService(controller_pb2_grpc.DiagnosticsServicer):
-    def Echo(self, request: controller_pb2.EchoMessage, context: grpc.ServicerContext) -> controller_pb2.EchoMessage:
+    async def Echo(self, request: controller_pb2.EchoMessage,
+                   context: grpc.aio.ServicerContext) -> controller_pb2.EchoMessage:
         return request
 
-    def EchoStream(self, request_iterator: Iterator[controller_pb2.EchoMessage],
-                   context: grpc.ServicerContext) -> Iterator[controller_pb2.EchoMessage]:
-        yield from request_iterator
+    async def EchoStream(self, request_iterator: AsyncIterator[controller_pb2.EchoMessage],
+                         context: grpc.aio.ServicerContext) -> AsyncIterator[controller_pb2.EchoMessage]:
+        async for message in request_iterator:
+            yield message

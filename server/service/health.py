@@ -1,45 +1,50 @@
-"""The standard grpc.health.v1 servicer, with Watch streams that end when the server stops.
+"""The standard grpc.health.v1 servicer (grpc_health's asyncio one), with Watch streams that
+end when the server stops.
 
 A graceful stop waits for every open call, and a health Watch never ends by itself: without
 `end_watches()` a stop would wait out its whole grace period for watchers that were already
-told NOT_SERVING. Watch runs in grpc_health's blocking mode (one worker per watcher), the
-mode grpc uses anyway once an interceptor wraps the handler.
+told NOT_SERVING. An ended watch finishes with OK after the last status it was owed.
 """
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health
+from grpc_health.v1 import health, health_pb2
+
+UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
 
 
-class HealthServicer(health.HealthServicer):
+class HealthServicer(health.aio.HealthServicer):
     def __init__(self) -> None:
-        super().__init__(experimental_non_blocking=False)
-        self._watchers: set[Any] = set()
-        self._watchers_lock = threading.Lock()
+        super().__init__()
         self._ended = False
 
-    def Watch(self, request: Any, context: grpc.ServicerContext, send_response_callback: Any = None) -> Any:
-        watcher = super().Watch(request, context)  # the current status first, then each change
-        with self._watchers_lock:
-            if self._ended:
-                watcher.close()
-            else:
-                self._watchers.add(watcher)
-                context.add_callback(lambda: self._forget(watcher))
-        return watcher
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext) -> None:
+        """As grpc_health's Watch (the current status first, then each change), until end_watches()."""
+        condition = self._server_watchers[request.service]
+        self._watcher_count_by_service[request.service] += 1
+        last_status: Any = None
+        try:
+            async with condition:
+                while True:
+                    status = self._server_status.get(request.service, UNKNOWN)
+                    if status != last_status:
+                        await context.write(health_pb2.HealthCheckResponse(status=status))
+                    last_status = status
+                    if self._ended:
+                        return
+                    await condition.wait()
+        finally:
+            self._watcher_count_by_service[request.service] -= 1
+            if self._watcher_count_by_service[request.service] == 0:
+                del self._server_watchers[request.service]
+                del self._watcher_count_by_service[request.service]
 
-    def _forget(self, watcher: Any) -> None:
-        with self._watchers_lock:
-            self._watchers.discard(watcher)
-
-    def end_watches(self) -> None:
+    async def end_watches(self) -> None:
         """Ends every Watch stream (after the status it is owed, e.g. NOT_SERVING) and any
         started later; call once the server stops accepting calls."""
-        with self._watchers_lock:
-            self._ended = True
-            watchers, self._watchers = self._watchers, set()
-        for watcher in watchers:
-            watcher.close()
+        self._ended = True
+        for condition in list(self._server_watchers.values()):
+            async with condition:
+                condition.notify_all()

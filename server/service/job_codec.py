@@ -14,17 +14,12 @@ from lrctl.server.service.optimizer_codec import optimizer_from_proto
 from lrctl.server.service.policy_codec import policy_from_proto
 from lrctl.v1 import controller_pb2, policy_pb2
 
-EVENT_KINDS = {
-    "created": controller_pb2.EVENT_KIND_CREATED,
-    "reduced": controller_pb2.EVENT_KIND_REDUCED,
-    "increased": controller_pb2.EVENT_KIND_INCREASED,
-    "restart": controller_pb2.EVENT_KIND_RESTART,
-    "early_stop": controller_pb2.EVENT_KIND_EARLY_STOP,
-    "override_set": controller_pb2.EVENT_KIND_OVERRIDE_SET,
-    "override_cleared": controller_pb2.EVENT_KIND_OVERRIDE_CLEARED,
-    "policy_updated": controller_pb2.EVENT_KIND_POLICY_UPDATED,
-    "metrics": controller_pb2.EVENT_KIND_METRICS,
-}
+EVENT_KIND_PREFIX = "EVENT_KIND_"
+
+EVENT_KINDS: dict[str, int] = {
+    kind: controller_pb2.EventKind.Value(EVENT_KIND_PREFIX + kind.upper()) for kind in policies.JOB_EVENT_KINDS}
+"""Domain event kind -> EventKind value, by the naming rule of policies/events.py (a domain
+kind without its enum value fails here, at import)."""
 
 
 def parse_policy(policy: policy_pb2.Policy, path: str) -> policies.Policy:

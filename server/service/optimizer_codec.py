@@ -1,8 +1,10 @@
 """lrctl.v1.OptimizerSpec <-> the domain OptimizerConfig (and the snapshot interval).
 
-The algorithm messages use torch's argument names, so their scalar fields pass straight to
-the domain configs (policy_codec's generic translation: an unset `optional` field takes
-torch's default). Violations carry paths relative to the OptimizerSpec ("adam.betas[0]").
+Each algorithm class is registered under its member name of the `algorithm` oneof and its
+message uses torch's argument names, so the message's scalar fields pass straight to the
+class (policy_codec's generic translation: an unset `optional` field, or an empty repeated
+one, takes torch's default). Violations carry paths relative to the OptimizerSpec
+("adam.betas[0]").
 """
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.service.policy_codec import scalar_kwargs
 from lrctl.v1 import optimizer_pb2
 
-ALGORITHMS: dict[str, type] = {
-    "sgd": optim.SGD, "adagrad": optim.Adagrad, "rmsprop": optim.RMSprop, "adam": optim.Adam, "adamw": optim.AdamW,
-}
+ALGORITHM_MEMBERS = tuple(
+    field.name for field in optimizer_pb2.OptimizerSpec.DESCRIPTOR.oneofs_by_name["algorithm"].fields)
+"""The oneof's members in the proto's order, for messages."""
 DEFAULT_SNAPSHOT_EVERY_STEPS = 1000
 
 
@@ -31,12 +33,10 @@ def _collect(build: Any, path: str, violations: list[FieldViolation]) -> Any:
 def _algorithm(spec: optimizer_pb2.OptimizerSpec, violations: list[FieldViolation]) -> optim.Algorithm | None:
     kind = spec.WhichOneof("algorithm")
     if kind is None:
-        violations.append(FieldViolation("algorithm", "set exactly one of " + ", ".join(ALGORITHMS)))
+        violations.append(FieldViolation("algorithm", "set exactly one of " + ", ".join(ALGORITHM_MEMBERS)))
         return None
-    kwargs = scalar_kwargs(getattr(spec, kind), frozenset())
-    if kwargs.get("betas") == ():
-        del kwargs["betas"]
-    return _collect(lambda: ALGORITHMS[kind](**kwargs), kind, violations)
+    kwargs = {name: value for name, value in scalar_kwargs(getattr(spec, kind), frozenset()).items() if value != ()}
+    return _collect(lambda: optim.ALGORITHMS[kind](**kwargs), kind, violations)
 
 
 def _gradient_options(spec: optimizer_pb2.OptimizerSpec) -> optim.GradientOptions:

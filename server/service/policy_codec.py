@@ -1,6 +1,7 @@
 """lrctl.v1.Policy (proto or its JSON mapping) <-> the domain Policy.
 
-Field names in the domain configs are the proto's, so the translation is generic: an
+Field names in the domain configs are the proto's, and each schedule class is registered
+under its member name of Schedule's `kind` oneof, so the translation is generic: an
 absent `optional` field or an empty string takes the domain default (torch's), a repeated
 field becomes a tuple. Violations carry paths relative to the Policy message, nested by
 proto field name ("plateau.factor", "schedule.cosine_restarts.t_0").
@@ -18,17 +19,9 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from lrctl.server.errors import FieldViolation, InvalidArgument
-from lrctl.server.policies import (
-    Constant, Cosine, CosineRestarts, EarlyStopping, Exponential, Linear, MultiStep, OneCycle, Piecewise,
-    Plateau, Policy, Polynomial, StepDecay, Warmup,
-)
+from lrctl.server.policies import SCHEDULES, Constant, EarlyStopping, Plateau, Policy, Warmup
 from lrctl.v1 import policy_pb2
 
-SCHEDULES: dict[str, type] = {
-    "constant": Constant, "step": StepDecay, "multistep": MultiStep, "piecewise": Piecewise,
-    "exponential": Exponential, "polynomial": Polynomial, "linear": Linear, "cosine": Cosine,
-    "one_cycle": OneCycle, "cosine_restarts": CosineRestarts,
-}
 _NESTED = {"warmup": Warmup, "plateau": Plateau, "early_stopping": EarlyStopping}
 _PARSE_FIELD = re.compile(r"Failed to parse (\S+) field")
 _PARSE_FIELD_PREFIX = re.compile(r"Failed to parse \S+ field: ")

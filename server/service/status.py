@@ -14,6 +14,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from lrctl.server.errors import (
+    Aborted,
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
@@ -31,6 +32,7 @@ STATUS_CODES: dict[type[LrctlError], grpc.StatusCode] = {
     FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
+    Aborted: grpc.StatusCode.ABORTED,
 }
 
 
@@ -47,26 +49,28 @@ def to_status(error: LrctlError) -> status_pb2.Status:
     return status
 
 
-def abort(context: grpc.ServicerContext, error: LrctlError) -> NoReturn:
-    context.abort_with_status(rpc_status.to_status(to_status(error)))
+async def abort(context: grpc.aio.ServicerContext, error: LrctlError) -> NoReturn:
+    await context.abort_with_status(rpc_status.to_status(to_status(error)))
     raise AssertionError("abort_with_status returned")  # grpc raises; keeps NoReturn honest
 
 
 def translated(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Wraps a servicer method (unary or streaming) so domain errors become statuses."""
-    if inspect.isgeneratorfunction(method):
+    """Wraps an async servicer method (a coroutine, or an async generator for a response
+    stream) so domain errors become statuses."""
+    if inspect.isasyncgenfunction(method):
         @functools.wraps(method)
-        def stream(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                yield from method(self, request, context)
+                async for response in method(self, request, context):
+                    yield response
             except LrctlError as error:
-                abort(context, error)
+                await abort(context, error)
         return stream
 
     @functools.wraps(method)
-    def unary(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+    async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            return method(self, request, context)
+            return await method(self, request, context)
         except LrctlError as error:
-            abort(context, error)
+            await abort(context, error)
     return unary

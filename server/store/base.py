@@ -1,7 +1,17 @@
-"""The store interface: what the jobs layer needs from persistence, nothing more.
+"""The store contract: what the jobs layer needs from persistence, nothing more.
 
-Every method that changes data is one atomic, durable transaction: when it returns, the
-change survives a crash (SIGKILL or power loss); when it raises, nothing of it was written.
+Every store (SQLite, and later others) passes tests/store/test_store_contract.py. Every method
+that changes data is one atomic, durable transaction: when it returns, the change survives a
+crash (SIGKILL or power loss); when it raises, nothing of it was written. Failures are the
+server's typed errors (lrctl.server.errors), already translated from the database's own terms:
+ResourceExhausted ("storage full: ...") and Unavailable ("storage unavailable: ...") for the
+storage itself, AlreadyExists, NotFound and VersionConflict for the data.
+
+A job row carries its `version`, and `update_job` is a compare-and-swap on it: a writer that
+read version v writes only if the row still holds v. A write that loses to a delete is
+NotFound, one that loses to another writer is VersionConflict; neither writes anything, so a
+deleted job never comes back and concurrent writers (threads, or replicas sharing a database)
+never overwrite each other.
 """
 from __future__ import annotations
 
@@ -9,11 +19,14 @@ from typing import Iterable, Protocol
 
 from lrctl.server.store.records import EventRecord, JobRecord, MetricRecord, ReportRecord
 
+SCHEMA_VERSION = 1
+"""The schema this server writes; a store holding a newer one refuses to open."""
+
 
 class Store(Protocol):
     def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "") -> None:
-        """Adds a new job (with the hash of its first bearer token, when given); raises
-        AlreadyExists when the id is taken."""
+        """Adds a new job (with the hash of its first bearer token, when given); AlreadyExists
+        when the id is taken."""
 
     def load_job(self, job_id: str) -> JobRecord | None: ...
 
@@ -34,13 +47,17 @@ class Store(Protocol):
     def update_job(
         self,
         job: JobRecord,
+        expected_version: int,
         events: Iterable[EventRecord] = (),
         metrics: Iterable[MetricRecord] = (),
         report: ReportRecord | None = None,
     ) -> None:
-        """Replaces the job row and appends its new history in one transaction."""
+        """Replaces the job row, if it still holds `expected_version`, and appends its new
+        history, in one transaction. NotFound when the job is gone, VersionConflict when its
+        version moved on; either way nothing is written."""
 
-    def list_events(self, job_id: str, since_version: int, limit: int) -> list[EventRecord]: ...
+    def list_events(self, job_id: str, since_version: int, limit: int) -> list[EventRecord]:
+        """Events with version > since_version, in version order, at most `limit`."""
 
     def load_report(self, job_id: str, step: int) -> ReportRecord | None: ...
 

@@ -1,28 +1,41 @@
-"""The embedded default store: one SQLite database (WAL) in the data directory.
+"""The embedded default store: one SQLite database (WAL), `sqlite:///<data-dir>/lrctl.sqlite`.
 
 synchronous=FULL is what makes a commit durable in WAL mode before we reply; NORMAL
 would lose the last transactions on power loss. A durable commit costs an fsync
 (~150 µs here), so concurrent writers share it: group commit, leader/follower style.
-Each write queues itself; whoever holds the connection next commits everything queued
-in one transaction, each write in its own savepoint so one refused write (a duplicate
-job id) does not fail the others. A lone caller pays nothing extra.
+Each write queues itself; whoever holds the write connection next commits everything queued
+in one transaction, each write in its own savepoint so one refused write (a taken job id, a
+lost compare-and-swap) does not fail the others. A lone caller pays nothing extra. Reads use
+a second connection: in WAL mode they see the last commit and never wait for an fsync.
 """
 from __future__ import annotations
 
 import logging
+import os
 import pathlib
+import resource
 import sqlite3
 import threading
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
-from lrctl.server.errors import AlreadyExists, LrctlError, Unavailable
-from lrctl.server.store.failures import storage_error
+from lrctl.server.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    FieldViolation,
+    InvalidArgument,
+    LrctlError,
+    NotFound,
+    Unavailable,
+    VersionConflict,
+)
+from lrctl.server.store.base import SCHEMA_VERSION
+from lrctl.server.store.failures import storage_error, storage_full, storage_unavailable
 from lrctl.server.store.records import EventRecord, JobRecord, MetricRecord, ReportRecord
 
 log = logging.getLogger(__name__)
 
-SCHEMA = """
+MIGRATIONS: tuple[str, ...] = ("""
 CREATE TABLE IF NOT EXISTS jobs (
     job_id TEXT PRIMARY KEY,
     spec_json TEXT NOT NULL,
@@ -66,51 +79,100 @@ CREATE TABLE IF NOT EXISTS job_tokens (
     job_id TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS job_tokens_by_job ON job_tokens (job_id);
-"""
-"""job_tokens holds sha256 hex digests of the bearer tokens CreateJob issued, never a token."""
+""",)
+"""MIGRATIONS[n - 1] takes a database from schema version n - 1 to n. Version 1 is the schema
+of lrctl 0.1 (written with IF NOT EXISTS, so databases from before schema_version existed
+upgrade in place). job_tokens holds sha256 hex digests of bearer tokens, never a token."""
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+SQLITE_FULL = 13
+SQLITE_IOERR_WRITE = 778
+JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, policy_version, "
+               "skipped_nonfinite_metrics, create_time, update_time")
+JOB_UPDATE = ("UPDATE jobs SET spec_json = ?, idempotency_key = ?, state = ?, state_json = ?, version = ?, "
+              "policy_version = ?, skipped_nonfinite_metrics = ?, create_time = ?, update_time = ? "
+              "WHERE job_id = ? AND version = ?")
+Apply = Callable[[sqlite3.Connection], Any]
+
 
 @dataclass(eq=False)
 class _Write:
-    """One caller's statements, queued for the next group commit."""
+    """One caller's work, queued for the next group commit: `apply(db)` runs its statements and
+    returns the caller's result, or raises to refuse the write for its own content."""
 
-    statements: list[tuple[str, tuple]]
+    apply: Apply
     done: bool = False
+    result: Any = None
     error: Exception | None = None
 
 
-JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, policy_version, "
-               "skipped_nonfinite_metrics, create_time, update_time")
+def _statements(statements: Iterable[tuple[str, tuple]]) -> Apply:
+    listed = list(statements)
+
+    def apply(db: sqlite3.Connection) -> None:
+        for sql, args in listed:
+            db.execute(sql, args)
+    return apply
 
 
 class SqliteStore:
     """Store implementation over a single SQLite file; see base.Store for the contract."""
 
-    def __init__(self, data_dir: str | pathlib.Path) -> None:
-        path = pathlib.Path(data_dir)
-        self.path = path / "lrctl.sqlite"
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = pathlib.Path(path)
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Write] = []
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=OFF")
-            self._db.executescript(SCHEMA)
+            self._migrate()
+            self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except OSError as exc:
             raise storage_error(exc) from None
         except sqlite3.Error as exc:
-            failure = storage_error(exc, self._files())
+            failure = sqlite_failure(exc, self._files())
             raise type(failure)(f"{failure} ({self.path})") from None
+
+    def _migrate(self) -> None:
+        """Brings the schema to SCHEMA_VERSION in one transaction; refuses a newer one."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._db.execute("SELECT version FROM schema_version").fetchone()
+            current = row[0] if row else 0
+            if current > SCHEMA_VERSION:
+                raise FailedPrecondition(
+                    f"the database {self.path} has schema version {current}, newer than the {SCHEMA_VERSION} this "
+                    "lrctl knows: it was written by a newer lrctl; run that version (or newer)")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[version - 1].split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+            if current != SCHEMA_VERSION:
+                self._db.execute("DELETE FROM schema_version")
+                self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+                log.info("store %s: schema version %d -> %d", self.path, current, SCHEMA_VERSION)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        return self._read("SELECT version FROM schema_version", ())[0][0]
 
     def _files(self) -> tuple[pathlib.Path, ...]:
         """The database's files, which a write may grow."""
         return (self.path, self.path.with_name(self.path.name + "-wal"))
 
-    def _write(self, statements: Iterable[tuple[str, tuple]]) -> None:
-        """Runs statements as one atomic unit, durable on return; a failure writes none of them."""
-        write = _Write(list(statements))
+    # ---- group commit -------------------------------------------------------------------
+    def _write(self, apply: Apply) -> Any:
+        """Runs `apply` as one atomic unit, durable on return; a failure writes none of it."""
+        write = _Write(apply)
         with self._queue_lock:
             self._queue.append(write)
         with self._lock:
@@ -120,6 +182,7 @@ class SqliteStore:
                 self._commit(batch)
         if write.error is not None:
             raise write.error
+        return write.result
 
     def _commit(self, batch: list[_Write]) -> None:
         """One transaction, one fsync, for every queued write (the caller holds self._lock).
@@ -134,7 +197,7 @@ class SqliteStore:
         try:
             self._transaction(batch)
         except sqlite3.Error as exc:
-            failure = storage_error(exc, self._files())
+            failure = sqlite_failure(exc, self._files())
             log.error("store: %s", failure)
         except BaseException:
             failure = Unavailable("storage unavailable: the write was interrupted")
@@ -156,7 +219,7 @@ class SqliteStore:
 
     def _transaction(self, batch: list[_Write]) -> None:
         """Runs the batch in one transaction; a write refused for its own content (a taken job
-        id, an integer over 64 bits) rolls back alone and keeps its error."""
+        id, a lost compare-and-swap, an integer over 64 bits) rolls back alone and keeps its error."""
         isolate = len(batch) > 1
         self._rollback()
         self._db.execute("BEGIN IMMEDIATE")
@@ -164,30 +227,34 @@ class SqliteStore:
             if isolate:
                 self._db.execute("SAVEPOINT one_write")
             try:
-                for sql, args in write.statements:
-                    self._db.execute(sql, args)
-            except (sqlite3.IntegrityError, OverflowError) as exc:
+                write.result = write.apply(self._db)
+            except (sqlite3.IntegrityError, OverflowError, AlreadyExists, NotFound, VersionConflict) as exc:
                 self._db.execute("ROLLBACK TO one_write" if isolate else "ROLLBACK")
-                write.error = exc
+                write.error = _refusal(exc)
             if isolate:
                 self._db.execute("RELEASE one_write")
         if self._db.in_transaction:
             self._db.execute("COMMIT")
 
     def _read(self, sql: str, args: tuple) -> list[tuple]:
-        with self._lock:
+        with self._read_lock:
             try:
-                return self._db.execute(sql, args).fetchall()
+                return self._reader.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
-                raise storage_error(exc, self._files()) from None
+                raise sqlite_failure(exc, self._files()) from None
 
+    # ---- the contract --------------------------------------------------------------------
     def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "") -> None:
         tokens = [("INSERT INTO job_tokens VALUES (?,?)", (token_hash, job.job_id))] if token_hash else []
-        try:
-            self._write([(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _job_row(job)),
-                         *(_event_insert(e) for e in events), *tokens])
-        except sqlite3.IntegrityError as exc:
-            raise AlreadyExists(f"job {job.job_id!r} already exists") from exc
+        statements = _statements([(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _job_row(job)),
+                                  *(_event_insert(e) for e in events), *tokens])
+
+        def apply(db: sqlite3.Connection) -> None:
+            try:
+                statements(db)
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f"job {job.job_id!r} already exists") from None
+        self._write(apply)
 
     def load_job(self, job_id: str) -> JobRecord | None:
         rows = self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,))
@@ -199,16 +266,18 @@ class SqliteStore:
         return [JobRecord(*row) for row in rows]
 
     def delete_job(self, job_id: str) -> bool:
-        existed = bool(self._read("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)))
-        self._write([(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
-                     for table in ("jobs", "events", "reports", "metrics", "job_tokens")])
-        return existed
+        def apply(db: sqlite3.Connection) -> bool:
+            existed = db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,)).rowcount == 1
+            for table in ("events", "reports", "metrics", "job_tokens"):
+                db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
+            return existed
+        return self._write(apply)
 
     def add_job_token(self, job_id: str, token_hash: str) -> bool:
         # Conditional on the job row, so a token cannot outlive a job deleted meanwhile
         # (and then grant a later job of the same id).
-        self._write([("INSERT INTO job_tokens SELECT ?, job_id FROM jobs WHERE job_id = ?", (token_hash, job_id))])
-        return bool(self._read("SELECT 1 FROM job_tokens WHERE token_hash = ?", (token_hash,)))
+        return self._write(lambda db: db.execute(
+            "INSERT INTO job_tokens SELECT ?, job_id FROM jobs WHERE job_id = ?", (token_hash, job_id)).rowcount == 1)
 
     def count_job_tokens(self, job_id: str) -> int:
         return self._read("SELECT COUNT(*) FROM job_tokens WHERE job_id = ?", (job_id,))[0][0]
@@ -220,18 +289,28 @@ class SqliteStore:
     def update_job(
         self,
         job: JobRecord,
+        expected_version: int,
         events: Iterable[EventRecord] = (),
         metrics: Iterable[MetricRecord] = (),
         report: ReportRecord | None = None,
     ) -> None:
-        statements = [(f"REPLACE INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _job_row(job))]
-        statements += [_event_insert(e) for e in events]
-        statements += [("INSERT INTO metrics VALUES (?,?,?,?)", (m.job_id, m.step, m.name, m.value))
-                       for m in metrics]
+        history = [_event_insert(e) for e in events]
+        history += [("INSERT INTO metrics VALUES (?,?,?,?)", (m.job_id, m.step, m.name, m.value)) for m in metrics]
         if report is not None:
-            statements.append(("REPLACE INTO reports VALUES (?,?,?,?,?)",
-                               (report.job_id, report.step, report.lr, int(report.should_stop), report.version)))
-        self._write(statements)
+            history.append(("REPLACE INTO reports VALUES (?,?,?,?,?)",
+                            (report.job_id, report.step, report.lr, int(report.should_stop), report.version)))
+        append = _statements(history)
+        row = _job_row(job)
+
+        def apply(db: sqlite3.Connection) -> None:
+            if db.execute(JOB_UPDATE, (*row[1:], job.job_id, expected_version)).rowcount != 1:
+                found = db.execute("SELECT version FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
+                if found is None:
+                    raise NotFound(f"job {job.job_id!r} not found")
+                raise VersionConflict(f"job {job.job_id!r} is at version {found[0]}, not {expected_version}: it "
+                                      "changed concurrently")
+            append(db)
+        self._write(apply)
 
     def list_events(self, job_id: str, since_version: int, limit: int) -> list[EventRecord]:
         rows = self._read(
@@ -253,8 +332,45 @@ class SqliteStore:
         return dict(self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", ()))
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._db.close()
+
+
+def _refusal(error: Exception) -> LrctlError:
+    """A write refused for its own content, in the contract's terms: an integer beyond 64 bits
+    is a bad argument; a constraint that only a concurrent writer could break (a metric
+    recorded twice for one step) means this write lost to it."""
+    if isinstance(error, LrctlError):
+        return error
+    if isinstance(error, OverflowError):
+        return InvalidArgument(FieldViolation("", f"a value does not fit the store's 64-bit integers ({error})"))
+    return VersionConflict(f"the write conflicts with one already stored ({error})")
+
+
+def sqlite_failure(error: sqlite3.Error, files: Iterable[str | os.PathLike[str]] = ()) -> LrctlError:
+    """SQLite's errors in the store contract's terms. SQLite reports ENOSPC as SQLITE_FULL but
+    hides the errno of any other failed write(2) behind SQLITE_IOERR_WRITE; EFBIG (the
+    process's file-size limit) is recognised by the database file that reached that limit."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF == SQLITE_FULL:
+        return storage_full(str(error))
+    if code == SQLITE_IOERR_WRITE and _at_file_size_limit(files):
+        return storage_full(f"the file size limit was reached ({error})")
+    return storage_unavailable(str(error) or type(error).__name__)
+
+
+def _at_file_size_limit(files: Iterable[str | os.PathLike[str]]) -> bool:
+    limit, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if limit == resource.RLIM_INFINITY:
+        return False
+    for path in files:
+        try:
+            if os.path.getsize(path) >= limit:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _job_row(job: JobRecord) -> tuple:

@@ -14,6 +14,7 @@ flush-to-zero against the emulated one.
 """
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ from lrctl.server import optim
 from lrctl.server.backends import Backend, Kernels, cupy_kernels
 from lrctl.server.optim import steps
 from tests.backends.cuda_emulator import EmulatedLaunch, HostDevice, signatures
-from tests.optim._torch_peer import CASES, FUSED, REFERENCE
+from tests.optim._torch_peer import CASES, FUSED, REFERENCE, ReferenceOnlyAdam
 from tests.support.gpu import gpu_problem
 
 THREADS = 8
@@ -64,6 +65,16 @@ def launch(cuda_library: Path) -> EmulatedLaunch:
 @pytest.fixture(scope="module")
 def emulated(launch: EmulatedLaunch) -> Kernels:
     return cupy_kernels.kernels(launch, chunk=CHUNK, threads=THREADS)
+
+
+def test_every_cuda_kernel_is_named_by_an_algorithm_and_its_wrapper_takes_the_reference_arguments(
+        emulated: Kernels) -> None:
+    algorithms = {cls.kernel: cls for cls in optim.ALGORITHMS.values()}
+    assert set(signatures(cupy_kernels.source())) == {"segment_sumsq", *emulated.fused}
+    assert set(emulated.fused) <= set(algorithms)
+    for name, wrapper in emulated.fused.items():
+        ours, theirs = inspect.signature(wrapper).parameters, inspect.signature(algorithms[name].reference).parameters
+        assert list(ours) == list(theirs), name
 
 
 @pytest.mark.parametrize("threads", [1, 6, 32])
@@ -172,15 +183,15 @@ def test_the_wrappers_refuse_buffers_a_kernel_would_misread(launch: EmulatedLaun
     p, g, buf = np.zeros(10, np.float32), np.zeros(10, np.float32), np.zeros(10, np.float32)
     sgd = (ones, f32(np.inf), f32(0.1), f32(0), f32(0.9), f32(1), False, False)
     with pytest.raises(TypeError, match="p must be a flat contiguous float32"):
-        emulated.sgd(p.astype(np.float64), g, buf, bounds, *sgd)
+        emulated.fused["sgd"](p.astype(np.float64), g, buf, bounds, *sgd)
     with pytest.raises(TypeError, match="g must be"):
-        emulated.sgd(p, np.zeros(20, np.float32)[::2], buf, bounds, *sgd)
+        emulated.fused["sgd"](p, np.zeros(20, np.float32)[::2], buf, bounds, *sgd)
     with pytest.raises(ValueError, match="momentum_buffer holds 0 elements; the bounds reach 10"):
-        emulated.sgd(p, g, buf[:0], bounds, *sgd)
+        emulated.fused["sgd"](p, g, buf[:0], bounds, *sgd)
     with pytest.raises(ValueError, match="non-decreasing"):
         emulated.segment_sumsq(g, np.array([0, 6, 4, 10]))
     with pytest.raises(ValueError, match="1 scales for 2 segments"):
-        emulated.sgd(p, g, buf, np.array([0, 5, 10]), *sgd)
+        emulated.fused["sgd"](p, g, buf, np.array([0, 5, 10]), *sgd)
     assert len(launch.launches) == before
 
 
@@ -231,6 +242,13 @@ def test_flush_to_zero_changes_only_values_below_the_float32_normal_range(cuda_l
             assert (m[subnormal] == 0).all()
         else:
             np.testing.assert_array_equal(m, cpu_m)
+
+
+def test_warm_up_launches_every_cuda_kernel(cuda_library: Path) -> None:
+    launch = EmulatedLaunch(cuda_library, threads=THREADS)
+    backend = Backend("cuda-emulated", np, cupy_kernels.kernels(launch, chunk=CHUNK, threads=THREADS), launch.device)
+    optim.warm_up(backend)
+    assert {kernel for kernel, _, _ in launch.launches} == set(signatures(cupy_kernels.source()))
 
 
 def test_cuda_source_compiles_for_sm90(tmp_path: Path) -> None:
@@ -294,6 +312,33 @@ def test_cupy_kernels_on_a_gpu_equal_the_cpu_kernels(case: str) -> None:
         results.append({name: cupy.asnumpy(a) if xp is cupy else a for name, a in arrays.items()})
     for name, ours in results[0].items():
         np.testing.assert_array_equal(ours, results[1][name], err_msg=name)
+
+
+def test_warm_up_builds_every_cuda_kernel_on_a_gpu() -> None:
+    _cupy_with_a_gpu()
+    from lrctl.server.backends import cuda_backend
+
+    cupy_kernels._raw_kernel.cache_clear()
+    cupy_kernels._module.cache_clear()
+    optim.warm_up(cuda_backend())
+    assert cupy_kernels._module.cache_info().currsize == 1
+    assert cupy_kernels._raw_kernel.cache_info().currsize == len(signatures(cupy_kernels.source()))
+
+
+def test_an_algorithm_without_a_fused_kernel_runs_its_reference_on_a_gpu() -> None:
+    """The NumPy reference on CuPy arrays (through __array_ufunc__), where no CUDA kernel exists."""
+    cupy = _cupy_with_a_gpu()
+    from lrctl.server.backends import cuda_backend
+
+    backend = cuda_backend()
+    config = optim.OptimizerConfig(ReferenceOnlyAdam(amsgrad=True), optim.GradientOptions(clipnorm=3.0))
+    assert ReferenceOnlyAdam.kernel not in backend.kernels.fused
+    ours, our_state = _run_update(config, backend, seed=6, xp=cupy)
+    theirs, their_state = _run_update(optim.OptimizerConfig(optim.Adam(amsgrad=True), config.gradient), FUSED, seed=6)
+    assert our_state.step == their_state.step == STEPS
+    np.testing.assert_allclose(cupy.asnumpy(ours), theirs, rtol=1e-6, atol=1e-7)
+    for name, slot in their_state.slots.items():
+        np.testing.assert_allclose(cupy.asnumpy(our_state.slots[name]), slot, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 def test_the_emulator_models_the_gpu_flush_to_zero(cuda_library: Path) -> None:

@@ -28,8 +28,9 @@ def declared_series() -> dict[str, frozenset[str]]:
     """Every sample name lrctl exports (`_total`, `_bucket`, ... included) -> its label names."""
     from prometheus_client.metrics import MetricWrapperBase
 
-    from lrctl.server import metrics
+    from lrctl.server.metrics import ServerMetrics
 
+    metrics = ServerMetrics()
     suffixes = {"counter": ("_total",), "gauge": ("",),
                 "histogram": ("_bucket", "_count", "_sum")}
     series: dict[str, frozenset[str]] = {}
@@ -39,5 +40,9 @@ def declared_series() -> dict[str, frozenset[str]]:
         labels = frozenset(metric._labelnames)  # noqa: SLF001 - no public accessor
         for suffix in suffixes[metric._type]:  # noqa: SLF001
             series[metric._name + suffix] = labels | ({"le"} if suffix == "_bucket" else set())
+    metrics.read_at_scrape(job_counts=lambda: {"active": 1}, device_memory=lambda: {"cpu": 1})
+    for family in metrics.registry.collect():  # the gauges read at scrape time
+        for sample in family.samples:
+            series.setdefault(sample.name, frozenset(sample.labels))
     series["up"] = frozenset()
     return series

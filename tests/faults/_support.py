@@ -124,11 +124,14 @@ def snapshot_files(data_dir: pathlib.Path) -> list[pathlib.Path]:
     return sorted((data_dir / "snapshots").iterdir())
 
 
-def metric_value(metrics_url: str, name: str) -> float:
-    """The value of an unlabelled series on the server's /metrics page (0 when absent)."""
+def metric_value(metrics_url: str, name: str, **labels: str) -> float:
+    """The value of a series on the server's /metrics page (0 when absent)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     with urllib.request.urlopen(metrics_url, timeout=10) as reply:
         text = reply.read().decode()
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0

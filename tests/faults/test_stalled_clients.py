@@ -1,10 +1,11 @@
 """Vanished, frozen and long-lived clients (DESIGN §5, §6).
 
-A Step holds its job's lock while it reads the gradient's chunks. A client that dies
-mid-stream (SIGKILL: the kernel closes its socket) or freezes (SIGSTOP: the socket stays
-open, nothing answers) must not keep that lock: the server's keepalive ping goes unanswered
-and the connection is closed within keepalive + timeout seconds, ending the call. Other
-jobs go on meanwhile. An aged connection (max connection age) is closed after its grace
+A Step decodes its gradient's chunks into a gradient buffer of its own, without its job's
+lock, so a client that stops sending mid-stream holds only that buffer: the job's other steps
+go on meanwhile. A client that dies (SIGKILL: the kernel closes its socket) or freezes
+(SIGSTOP: the socket stays open, nothing answers) gives the buffer back once its call ends:
+the server's keepalive ping goes unanswered and the connection is closed within keepalive +
+timeout seconds. Other jobs go on meanwhile. An aged connection (max connection age) is closed after its grace
 with UNAVAILABLE, the status a watcher reconnects on.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 
 import lrctl
-from tests.faults._support import CONTROL_POLICY, DATA_POLICY, Reporter, Trainer, initial, wait_for
+from tests.faults._support import CONTROL_POLICY, DATA_POLICY, Reporter, Trainer, initial, metric_value, wait_for
 from tests.support.server_process import ServerProcess
 
 STALLED_CLIENT = pathlib.Path(__file__).with_name("_stalled_client.py")
@@ -53,45 +54,59 @@ def stalled_step(address: str, job_id: str) -> subprocess.Popen[str]:
     return child
 
 
+STEP = {"grpc_service": "lrctl.v1.Optimizer", "grpc_method": "Step", "grpc_type": "bidi_stream"}
+
+
+def steps_in_flight(server: ServerProcess) -> float:
+    started = metric_value(server.metrics_url, "grpc_server_started_total", **STEP)
+    ended = sum(metric_value(server.metrics_url, "grpc_server_handled_total", grpc_code=code, **STEP)
+                for code in ("OK", "Canceled", "DeadlineExceeded", "Unavailable", "InvalidArgument",
+                             "FailedPrecondition", "NotFound", "Aborted", "ResourceExhausted"))
+    return started - ended
+
+
+def steps_cancelled(server: ServerProcess) -> float:
+    return metric_value(server.metrics_url, "grpc_server_handled_total", grpc_code="Canceled", **STEP)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "frozen"])
-def test_a_vanished_or_frozen_client_does_not_keep_its_jobs_lock(keepalive_server: ServerProcess,
-                                                                  signum: signal.Signals) -> None:
-    address, name = keepalive_server.address, signum.name.lower()
-    with lrctl.Client(address) as client:
-        job = client.create_job(f"locked-{name}", DATA_POLICY, optimizer={"sgd": {}})
+def test_a_stalled_client_holds_only_its_buffer_and_gives_it_back_when_it_goes(keepalive_server: ServerProcess,
+                                                                               signum: signal.Signals) -> None:
+    server, name = keepalive_server, signum.name.lower()
+    with lrctl.Client(server.address) as client:
+        job = client.create_job(f"stalled-{name}", DATA_POLICY, optimizer={"sgd": {}})
         job.init_params({"w": np.ones(ELEMENTS, np.float32)})
         client.create_job(f"busy-{name}", DATA_POLICY, optimizer={"adam": {}}).init_params(initial(3))
         client.create_job(f"reporting-{name}", CONTROL_POLICY)
+        memory = metric_value(server.metrics_url, "lrctl_device_memory_bytes", device="cpu")
+        cancelled = steps_cancelled(server)
+        child = stalled_step(server.address, job.job_id)
         stop = threading.Event()
-        others = [Trainer(address, f"busy-{name}", seed=3, stop=stop),
-                  Reporter(address, [f"reporting-{name}"], stop=stop)]
-        for thread in others:
-            thread.start()
-        child = stalled_step(address, job.job_id)
+        others = [Trainer(server.address, f"busy-{name}", seed=3, stop=stop),
+                  Reporter(server.address, [f"reporting-{name}"], stop=stop)]
         try:
-            def lock_held() -> bool:
-                """A step from the future is refused at once, unless it waits for the lock."""
-                try:
-                    job.step(5, {"w": np.ones(ELEMENTS, np.float32)}, timeout=0.5)
-                except lrctl.DeadlineExceeded:
-                    return True
-                except lrctl.FailedPrecondition:
-                    return False  # the stalled step has not reached the server yet
-                raise AssertionError("a step from the future was applied")
-            wait_for(lock_held, 10, "the stalled step to hold the job's lock")
+            wait_for(lambda: steps_in_flight(server) == 1, 10, "the stalled step to reach the server")
+            for thread in others:
+                thread.start()
+            with pytest.raises(lrctl.FailedPrecondition):  # refused at once: nothing waits for the stalled call
+                job.step(5, {"w": np.ones(ELEMENTS, np.float32)}, timeout=2)
+            result = job.step(0, {"w": np.ones(ELEMENTS, np.float32)}, timeout=2)  # goes on beside it
+            assert not result.duplicate and result.params["w"].shape == (ELEMENTS,)
             started = time.monotonic()
             child.send_signal(signum)
-            result = job.step(0, {"w": np.ones(ELEMENTS, np.float32)}, timeout=30)
+            wait_for(lambda: steps_cancelled(server) == cancelled + 1, 10, "the stalled call to end")
             waited = time.monotonic() - started
         finally:
             child.kill()
             child.wait(10)
-        assert not result.duplicate and result.params["w"].shape == (ELEMENTS,)
-        assert waited < 10, f"the lock was freed after {waited:.1f} s"
+        assert waited < 10, f"the stalled call ended after {waited:.1f} s"
         time.sleep(0.5)
         stop.set()
         for thread in others:
             thread.join(30)
+        assert metric_value(server.metrics_url, "lrctl_device_memory_bytes", device="cpu") == memory, \
+            "every gradient buffer a step took was given back"
+        assert job.step(1, {"w": np.ones(ELEMENTS, np.float32)}, timeout=2).params["w"].shape == (ELEMENTS,)
     for thread in others:
         assert thread.error is None, thread.error
         assert len(thread.latencies) >= 10

@@ -24,8 +24,8 @@ from grpc_health.v1 import health_pb2
 
 import lrctl
 from lrctl.server.errors import ResourceExhausted, Unavailable
-from lrctl.server.store import SqliteStore
 from lrctl.server.store.failures import storage_error
+from lrctl.server.store.sqlite_store import SqliteStore, sqlite_failure
 from tests.faults._support import (
     CONTROL_POLICY,
     DATA_POLICY,
@@ -169,13 +169,14 @@ def test_snapshot_write_failure_removes_its_temporary_file(tmp_path: pathlib.Pat
 
 STORE_UNDER_LIMIT = """
 import resource, sys, threading
-from lrctl.server.store import JobRecord, SqliteStore
+from lrctl.server.store import JobRecord
+from lrctl.server.store.sqlite_store import SqliteStore
 from lrctl.server.errors import ResourceExhausted
 
 def job(version):
     return JobRecord("a", "{}", "", "active", "{}", version, 1, 0, 1.0, 1.0)
 
-store = SqliteStore(sys.argv[1])
+store = SqliteStore(sys.argv[1] + '/lrctl.sqlite')
 store.insert_job(job(1), [])
 soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))
@@ -185,7 +186,7 @@ barrier = threading.Barrier(8)
 def write(version):
     barrier.wait()
     try:
-        store.update_job(job(version))
+        store.update_job(job(version), expected_version=1)
         outcomes.append("ok")
     except ResourceExhausted as error:
         outcomes.append(str(error))
@@ -195,7 +196,7 @@ for t in threads: t.start()
 for t in threads: t.join()
 resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 print(sorted(set(outcomes)), store.load_job("a").version)
-store.update_job(job(42))
+store.update_job(job(42), expected_version=1)
 print(store.load_job("a").version)
 """
 
@@ -210,7 +211,7 @@ def test_store_refuses_every_write_of_a_failed_group_commit_and_stays_usable(tmp
     first, second = result.stdout.splitlines()
     assert first.startswith("['storage full: ") and first.endswith("] 1"), first
     assert second == "42"
-    store = SqliteStore(tmp_path)
+    store = SqliteStore(tmp_path / "lrctl.sqlite")
     assert store.load_job("a").version == 42
 
 
@@ -238,12 +239,12 @@ def test_storage_errors_map_to_one_status_each(error: Exception, kind: type, pre
 def test_sqlite_full_and_readonly_map_like_the_disk_errors(tmp_path: pathlib.Path) -> None:
     full = sqlite_error("INSERT INTO t SELECT randomblob(4096) FROM t;" * 8,
                         "PRAGMA max_page_count=8; CREATE TABLE t(x); INSERT INTO t VALUES (randomblob(4096));")
-    assert isinstance(storage_error(full), ResourceExhausted)
-    assert str(storage_error(full)) == "storage full: database or disk is full"
+    assert isinstance(sqlite_failure(full), ResourceExhausted)
+    assert str(sqlite_failure(full)) == "storage full: database or disk is full"
     path = tmp_path / "ro.sqlite"
     sqlite3.connect(path).executescript("CREATE TABLE t(x);")
     readonly = sqlite_error("INSERT INTO t VALUES (1)", uri=f"file:{path}?mode=ro")
-    assert str(storage_error(readonly)) == "storage unavailable: attempt to write a readonly database"
+    assert str(sqlite_failure(readonly)) == "storage unavailable: attempt to write a readonly database"
 
 
 @pytest.mark.parametrize("blocker", ["data_dir", "snapshots"])
@@ -263,20 +264,3 @@ def test_serve_with_an_unusable_data_dir_exits_with_one_clear_line(tmp_path: pat
     assert "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("lrctl serve: storage unavailable: ") and str(data_dir) in last, result.stderr
-
-
-def test_a_write_refused_for_its_content_fails_alone_in_its_group_commit(tmp_path: pathlib.Path) -> None:
-    """Writes committed together: one SQLite cannot bind (an integer over 64 bits) fails alone,
-    the others are durable, and nothing is left open on the connection."""
-    from lrctl.server.store.sqlite_store import _Write
-
-    store = SqliteStore(tmp_path)
-    good = [_Write([("INSERT INTO reports VALUES (?,?,?,?,?)", (f"job-{n}", n, 0.1, 0, 1))]) for n in range(2)]
-    bad = _Write([("INSERT INTO reports VALUES (?,?,?,?,?)", ("job-x", 2**64, 0.1, 0, 1))])
-    store._commit([good[0], bad, good[1]])
-    assert all(w.done for w in (*good, bad)) and isinstance(bad.error, OverflowError)
-    assert good[0].error is None and good[1].error is None
-    store.close()
-    reopened = SqliteStore(tmp_path)
-    assert reopened.load_report("job-0", 0) is not None and reopened.load_report("job-1", 1) is not None
-    assert reopened.load_report("job-x", 0) is None

@@ -123,14 +123,14 @@ def test_integer_boundaries(harness: Harness, key: str, index: int, path: tuple[
 
 # ---- a complete client stream, then bytes that do not decode -----------------------------
 UNDECODABLE = b"\x00\x01"
-"""Field number 0: no message decodes it, so gRPC answers INTERNAL before lrctl sees it."""
+"""Field number 0: no message decodes it, so the call is refused before any handler sees it."""
 
 
 @pytest.mark.parametrize("name", ["Step", "UploadParameters", "ImportJob"])
 def test_undecodable_trailing_message_changes_nothing(harness: Harness, name: str) -> None:
-    """gRPC answers a stream whose last message does not decode with INTERNAL but ends the
-    servicer's request iterator as if the client had half-closed: the request before it
-    must not be applied (a Step, an upload, an import) behind the client's back."""
+    """A stream whose last message does not decode is refused (INVALID_ARGUMENT) when that
+    message is read: the complete request before it must not be applied (a Step, an upload,
+    an import) behind the client's back."""
     o = optimizer_pb2
     job_id = f"fz-trailing-{name.lower()}"
     layout = {"w": (3, 4)}
@@ -147,7 +147,7 @@ def test_undecodable_trailing_message_changes_nothing(harness: Harness, name: st
         chunk = o.TensorChunk(name="w", shape=layout["w"], dtype=fs.F32, data=np.ones(12, "<f4").tobytes())
         requests.append(type(requests[0])(chunk=chunk))
     raw = [m.SerializeToString() for m in requests] + [UNDECODABLE]
-    assert harness.check(METHODS[name], raw, raw=True, decodes=False) is grpc.StatusCode.INTERNAL
+    assert harness.check(METHODS[name], raw, raw=True, decodes=False) is grpc.StatusCode.INVALID_ARGUMENT
     if name == "ImportJob":
         with pytest.raises(lrctl.NotFound):
             harness.client.get_job(job_id)

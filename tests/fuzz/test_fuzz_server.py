@@ -1,8 +1,8 @@
 """Fuzzing a running server: random and mutated requests for every Controller and Optimizer
 RPC, mutated serialized bytes, and random chunk streams for UploadParameters and Step.
 
-Per call (tests/fuzz/_harness.py): a status within the deadline, never UNKNOWN (INTERNAL
-only for bytes that do not decode), the server stays SERVING, and a call that did not
+Per call (tests/fuzz/_harness.py): a status within the deadline, never UNKNOWN or INTERNAL
+(bytes that do not decode are INVALID_ARGUMENT), the server stays SERVING, and a call that did not
 return OK changed no fixture job. Examples are derandomized, so a run is reproducible;
 server state carries over from example to example, which is the point (a step taken by
 one example is the state the next one attacks), so shrinking is off: a failure message
@@ -211,7 +211,7 @@ def test_chunk_streams(harness: Harness, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_mutated_bytes(harness: Harness, data: st.DataObject) -> None:
     """Valid requests, serialized, then bit-flipped, cut, padded or replaced, sent as raw
-    bytes to the real method path; INTERNAL is accepted only when they no longer decode."""
+    bytes to the real method path; when they no longer decode the answer is INVALID_ARGUMENT."""
     draw = data.draw
     name = draw(st.sampled_from(sorted(METHODS)), label="method")
     method = METHODS[name]

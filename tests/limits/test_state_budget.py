@@ -22,23 +22,29 @@ def test_job_bytes_is_what_the_arrays_take(algorithm: optim.Algorithm) -> None:
 
 
 def test_claims_count_until_swapped_in_or_released() -> None:
-    held = []
-    budget = StateBudget(100, held.append)
+    budget = StateBudget(100)
     with budget.claim("a") as claim:
         claim.grow_to(60)
-        assert budget.free() == 40
+        assert budget.free() == 40 and budget.in_use() == 60
         with pytest.raises(ResourceExhausted, match=r"job 'b' needs at least 50 bytes.*40 of the limit of 100"):
             with budget.claim("b") as other:
                 other.grow_to(50)
         budget.swap(0, 60, claim)
-    assert (budget.held, budget.free(), held) == (60, 40, [60])
+    assert (budget.held, budget.free(), budget.in_use()) == (60, 40, 60)
 
     with budget.claim("a", replacing=60) as claim:
         claim.grow_to(100)  # a re-upload needs only the difference
         assert budget.free() == 0
     assert budget.free() == 40, "a failed re-upload releases its claim and keeps the old arrays' bytes"
     budget.swap(60, 0)
-    assert (budget.free(), held[-1]) == (100, 0)
+    assert (budget.free(), budget.in_use()) == (100, 0)
+
+    step_buffer = budget.claim("a")  # a second step's gradient buffer, given back when the step ends
+    step_buffer.grow_to(30)
+    assert budget.in_use() == 30
+    step_buffer.release()
+    step_buffer.release()
+    assert budget.in_use() == 0
 
 
 @pytest.mark.parametrize("field, value", [("max_chunk_bytes", (4 << 20) + 1), ("max_chunk_bytes", 0),

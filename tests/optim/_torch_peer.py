@@ -1,6 +1,9 @@
 """The peer: torch.optim run on the same data, and the lrctl configs that mean the same thing."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import torch
 
@@ -43,6 +46,14 @@ CASES = {
     "adamw-amsgrad": (optim.AdamW(weight_decay=0.1, amsgrad=True), torch.optim.AdamW,
                       {"weight_decay": 0.1, "amsgrad": True}),
 }
+
+
+@dataclass(frozen=True)
+class ReferenceOnlyAdam(optim.Adam):
+    """Adam as a new algorithm first arrives: registered (as a subclass of Adam), but no backend
+    has a kernel of its name, so it runs its NumPy reference everywhere."""
+
+    kernel: ClassVar[str] = "reference-only-adam"
 
 
 def schedule(steps: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:

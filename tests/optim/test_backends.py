@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lrctl.server import optim
-from lrctl.server.backends import cpu_backend, select_backend
+from lrctl.server.backends import cpu_backend, cpu_kernels, select_backend
+from lrctl.server.backends.chunk_table import chunk_table
 from lrctl.server.errors import InvalidArgument
 from tests.optim._torch_peer import CASES, FUSED, LAYOUT, initial_params, schedule
 from tests.support.gpu import gpu_problem
@@ -80,3 +81,8 @@ def test_concurrent_steps_from_many_threads_are_safe_and_exact() -> None:
     for t in threads:
         t.join()
     assert len(results) == 4 and all(np.array_equal(r, results[0]) for r in results)
+
+
+def test_every_cpu_kernel_releases_the_gil_and_is_cached_on_disk() -> None:
+    for kernel in (chunk_table, cpu_kernels.segment_sumsq, *cpu_kernels.FUSED.values()):
+        assert kernel.targetoptions["nogil"] and kernel.stats.cache_path, kernel.py_func.__name__

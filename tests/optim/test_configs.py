@@ -9,8 +9,8 @@ import torch
 from lrctl.server import optim
 from lrctl.server.errors import InvalidArgument
 
-PEERS = [(optim.SGD, torch.optim.SGD), (optim.Adagrad, torch.optim.Adagrad), (optim.RMSprop, torch.optim.RMSprop),
-         (optim.Adam, torch.optim.Adam), (optim.AdamW, torch.optim.AdamW)]
+PEERS = [(cls, getattr(torch.optim, cls.__name__)) for cls in optim.ALGORITHMS.values()]
+"""Every registered algorithm and the torch class it is named after."""
 
 
 @pytest.mark.parametrize("ours, theirs", PEERS, ids=lambda c: c.__name__)

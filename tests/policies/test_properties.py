@@ -8,17 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lrctl.server.policies import (
-    Constant, Cosine, CosineRestarts, EarlyStoppingState, Exponential, MultiStep, OneCycle, Override, Piecewise,
-    Plateau, PlateauState, Policy, PolicyState, Polynomial, StepDecay, Warmup, initial_state, lr_at, lr_at_step,
-    observe, state_from_dict, state_to_dict,
+    Constant, Cosine, CosineRestarts, EarlyStoppingState, Exponential, Linear, MultiStep, OneCycle, Override,
+    Piecewise, Plateau, PlateauState, Policy, PolicyState, Polynomial, StepDecay, Warmup, initial_state, lr_at,
+    lr_at_step, observe, state_from_dict, state_to_dict,
 )
 
-SCHEDULES = st.sampled_from([
+SCHEDULE_EXAMPLES = [
     Constant(), StepDecay(step_size=13, gamma=0.7), MultiStep(milestones=(5, 40, 40)), Exponential(k=0.01),
     Piecewise(boundaries=(10, 30), factors=(1.0, 0.5, 0.2), interpolation="linear"), Polynomial(total_iters=50),
-    Cosine(t_max=37, eta_min=1e-4), OneCycle(total_steps=80), CosineRestarts(t_0=9, t_mult=1.7, peak_decay=0.8),
-    CosineRestarts(t_0=5, t_mult=2),
-])
+    Linear(start_factor=0.25, total_iters=20), Cosine(t_max=37, eta_min=1e-4), OneCycle(total_steps=80),
+    CosineRestarts(t_0=9, t_mult=1.7, peak_decay=0.8), CosineRestarts(t_0=5, t_mult=2),
+]
+"""At least one of every registered schedule (test_schedule_registry holds it to that)."""
+SCHEDULES = st.sampled_from(SCHEDULE_EXAMPLES)
 POLICIES = st.builds(
     Policy,
     lr=st.sampled_from([0.1, 1.0, 3e-4]),

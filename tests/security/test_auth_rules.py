@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+import asyncio
+import json
+
 from lrctl.server import auth
 from lrctl.server.app import SERVICES, LrctlServer
 from lrctl.server.config import DEFAULTS
 from lrctl.server.errors import InvalidArgument
+from lrctl.server.jobs import JobTokens, issue_job_token, token_hash
+from lrctl.server.offload import Offload
+from lrctl.server.store import JobRecord, open_store
 from lrctl.v1 import server_config_pb2
 
 
@@ -43,29 +49,37 @@ def test_listen_address(listen, credentials, allowed, expected):
 
 
 def test_job_tokens_are_hashed_random_and_prefixed():
-    token, digest = auth.issue_job_token()
-    other, _ = auth.issue_job_token()
+    token, digest = issue_job_token()
+    other, _ = issue_job_token()
     assert token.startswith("lrj_") and len(token) > 40 and token != other
-    assert digest == auth.token_hash(token) and len(digest) == 64 and token not in digest
+    assert digest == token_hash(token) and len(digest) == 64 and token not in digest
 
 
-def test_a_verified_token_is_forgotten_with_its_job_even_mid_lookup():
-    token, digest = auth.issue_job_token()
-    store = {digest: "a"}
-    tokens = auth.JobTokens(store.get)
+def _job(job_id: str) -> JobRecord:
+    return JobRecord(job_id, "{}", "", "active", json.dumps({}), 1, 1, 0, 0.0, 0.0)
+
+
+def test_a_verified_token_is_forgotten_with_its_job_even_mid_lookup(tmp_path):
+    token, digest = issue_job_token()
+    store = open_store(f"sqlite:///{tmp_path}/a.sqlite")
+    store.insert_job(_job("a"), [], digest)
+    tokens = JobTokens(store)
     assert tokens.job_of(token) == "a"
-    del store[digest]
+    store.delete_job("a")
     assert tokens.job_of(token) == "a"  # served from the cache
     tokens.forget_job("a")
     assert tokens.job_of(token) is None
 
-    def deleted_during_lookup(key: str) -> str | None:
-        found = store.pop(key, None)
-        racing.forget_job("b")
-        return found
+    class DeletedDuringLookup(type(store)):
+        def job_of_token(self, digest: str) -> str | None:
+            found = super().job_of_token(digest)
+            self.delete_job("b")
+            racing.forget_job("b")
+            return found
 
-    store[digest] = "b"
-    racing = auth.JobTokens(deleted_during_lookup)
+    racing_store = DeletedDuringLookup(tmp_path / "b.sqlite")
+    racing_store.insert_job(_job("b"), [], digest)
+    racing = JobTokens(racing_store)
     assert racing.job_of(token) == "b"  # the lookup itself saw the job
     assert racing.job_of(token) is None  # but its answer was not cached
     assert racing.job_of("not-a-job-token") is None
@@ -92,20 +106,31 @@ class _Context:
     def invocation_metadata(self):
         return self._metadata
 
-    def abort(self, code, details):
+    async def abort(self, code, details):
         raise _Aborted(code, details)
 
 
-def test_a_method_missing_from_the_table_is_refused_even_to_admins():
+def test_a_method_missing_from_the_table_is_refused_even_to_admins(tmp_path):
     import grpc
 
-    interceptor = auth.AuthInterceptor(("admin-token-xxxxxxxxxxxx",), auth.JobTokens(lambda digest: None))
-    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: "served")
-    details = type("Details", (), {"method": "/lrctl.v1.Controller/SomethingNew", "invocation_metadata": ()})()
-    wrapped = interceptor.intercept_service(lambda _: handler, details)
-    with pytest.raises(_Aborted) as refused:
-        wrapped.unary_unary(object(), _Context("admin-token-xxxxxxxxxxxx"))
-    assert refused.value.args == (grpc.StatusCode.PERMISSION_DENIED,
-                                  "/lrctl.v1.Controller/SomethingNew has no access rule; refused")
-    details.method = "/grpc.health.v1.Health/Check"
-    assert interceptor.intercept_service(lambda _: handler, details) is handler
+    async def served(request, context):
+        return "served"
+
+    async def run() -> None:
+        store = open_store(f"sqlite:///{tmp_path}/lrctl.sqlite")
+        interceptor = auth.AuthInterceptor(("admin-token-xxxxxxxxxxxx",), JobTokens(store), Offload(1, 1))
+        handler = grpc.unary_unary_rpc_method_handler(served)
+
+        async def continuation(_):
+            return handler
+
+        details = type("Details", (), {"method": "/lrctl.v1.Controller/SomethingNew", "invocation_metadata": ()})()
+        wrapped = await interceptor.intercept_service(continuation, details)
+        with pytest.raises(_Aborted) as refused:
+            await wrapped.unary_unary(object(), _Context("admin-token-xxxxxxxxxxxx"))
+        assert refused.value.args == (grpc.StatusCode.PERMISSION_DENIED,
+                                      "/lrctl.v1.Controller/SomethingNew has no access rule; refused")
+        details.method = "/grpc.health.v1.Health/Check"
+        assert await interceptor.intercept_service(continuation, details) is handler
+
+    asyncio.run(run())

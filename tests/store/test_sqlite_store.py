@@ -1,57 +1,64 @@
-"""SqliteStore: atomic, durable writes; group commit keeps each caller's write separate."""
+"""What only the SQLite store has: its file, its migrations, and group commit's internals."""
 from __future__ import annotations
 
 import pathlib
-import threading
+import sqlite3
 
 import pytest
 
-from lrctl.server.errors import AlreadyExists
-from lrctl.server.store import EventRecord, JobRecord, MetricRecord, ReportRecord, SqliteStore
+from lrctl.server.errors import FailedPrecondition, InvalidArgument
+from lrctl.server.store import SCHEMA_VERSION, open_store
+from lrctl.server.store.sqlite_store import SqliteStore, _Write
 
 
-def job(job_id: str, version: int = 1) -> JobRecord:
-    return JobRecord(job_id, "{}", "", "active", "{}", version, 1, 0, 1.0, 1.0)
+def test_the_default_url_is_the_file_lrctl_always_used(tmp_path: pathlib.Path) -> None:
+    from lrctl.server.store import default_store_url
+
+    assert default_store_url("./lrctl-data") == "sqlite:///lrctl-data/lrctl.sqlite"
+    store = open_store(default_store_url(str(tmp_path)))
+    assert store.path == tmp_path / "lrctl.sqlite"
+    with pytest.raises(InvalidArgument, match="unsupported store URL 'mysql://x'"):
+        open_store("mysql://x")
 
 
-def test_round_trip_and_history(tmp_path: pathlib.Path) -> None:
-    store = SqliteStore(tmp_path)
-    store.insert_job(job("a"), [EventRecord("a", 1, "created", 0, 0.1, "", 1.0)])
-    store.update_job(job("a", 2), events=[EventRecord("a", 2, "reduced", 5, 0.05, "", 2.0, '{"val_loss": 1.0}')],
-                     metrics=[MetricRecord("a", 5, "val_loss", 1.0)], report=ReportRecord("a", 5, 0.05, False, 2))
+def test_a_database_from_before_schema_versions_upgrades_in_place(tmp_path: pathlib.Path) -> None:
+    legacy = sqlite3.connect(tmp_path / "lrctl.sqlite")
+    legacy.execute("CREATE TABLE jobs (job_id TEXT PRIMARY KEY, spec_json TEXT NOT NULL, idempotency_key TEXT "
+                   "NOT NULL, state TEXT NOT NULL, state_json TEXT NOT NULL, version INTEGER NOT NULL, "
+                   "policy_version INTEGER NOT NULL, skipped_nonfinite_metrics INTEGER NOT NULL, "
+                   "create_time REAL NOT NULL, update_time REAL NOT NULL) WITHOUT ROWID")
+    legacy.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
+    legacy.commit()
+    legacy.close()
+    store = SqliteStore(tmp_path / "lrctl.sqlite")
+    assert store.schema_version() == SCHEMA_VERSION and store.load_job("old").version == 1
+    assert store.add_job_token("old", "h") and store.job_of_token("h") == "old"
+
+
+def test_a_schema_newer_than_this_server_knows_is_refused(tmp_path: pathlib.Path) -> None:
+    SqliteStore(tmp_path / "lrctl.sqlite").close()
+    newer = sqlite3.connect(tmp_path / "lrctl.sqlite")
+    newer.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
+    newer.commit()
+    newer.close()
+    with pytest.raises(FailedPrecondition, match=f"has schema version {SCHEMA_VERSION + 1}, newer than the "
+                                                 f"{SCHEMA_VERSION} this lrctl knows"):
+        SqliteStore(tmp_path / "lrctl.sqlite")
+
+
+def test_a_write_refused_for_its_content_fails_alone_in_its_group_commit(tmp_path: pathlib.Path) -> None:
+    """Writes committed together: one SQLite cannot bind (an integer over 64 bits) fails alone,
+    as INVALID_ARGUMENT, the others are durable, and nothing is left open on the connection."""
+    def report(job_id: str, step: int):
+        return lambda db: db.execute("INSERT INTO reports VALUES (?,?,?,?,?)", (job_id, step, 0.1, 0, 1))
+
+    store = SqliteStore(tmp_path / "lrctl.sqlite")
+    good = [_Write(report(f"job-{n}", n)) for n in range(2)]
+    bad = _Write(report("job-x", 2**64))
+    store._commit([good[0], bad, good[1]])
+    assert all(w.done for w in (*good, bad)) and isinstance(bad.error, InvalidArgument)
+    assert good[0].error is None and good[1].error is None
     store.close()
-    store = SqliteStore(tmp_path)
-    assert store.load_job("a") == job("a", 2)
-    assert [e.kind for e in store.list_events("a", 0, 10)] == ["created", "reduced"]
-    assert store.metric_names("a", 5) == {"val_loss"}
-    assert store.load_report("a", 5) == ReportRecord("a", 5, 0.05, False, 2)
-    assert store.delete_job("a") and store.load_job("a") is None and store.list_events("a", 0, 10) == []
-
-
-def test_concurrent_writers_commit_together_and_fail_alone(tmp_path: pathlib.Path) -> None:
-    store = SqliteStore(tmp_path)
-    store.insert_job(job("taken"), [])
-    errors: list[Exception] = []
-
-    def insert(job_id: str) -> None:
-        try:
-            store.insert_job(job(job_id), [EventRecord(job_id, 1, "created", 0, 0.1, "", 1.0)])
-        except AlreadyExists as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=insert, args=(f"job-{i}" if i % 10 else "taken",)) for i in range(100)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(errors) == 10
-    assert store.count_jobs() == {"active": 91}
-    assert all(len(store.list_events(f"job-{i}", 0, 5)) == 1 for i in range(100) if i % 10)
-
-
-def test_duplicate_insert_writes_none_of_its_statements(tmp_path: pathlib.Path) -> None:
-    store = SqliteStore(tmp_path)
-    store.insert_job(job("a"), [])
-    with pytest.raises(AlreadyExists):
-        store.insert_job(job("a", 7), [EventRecord("a", 1, "created", 0, 0.1, "", 1.0)])
-    assert store.load_job("a").version == 1 and store.list_events("a", 0, 5) == []
+    reopened = SqliteStore(tmp_path / "lrctl.sqlite")
+    assert reopened.load_report("job-0", 0) is not None and reopened.load_report("job-1", 1) is not None
+    assert reopened.load_report("job-x", 0) is None

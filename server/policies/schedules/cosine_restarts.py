@@ -13,9 +13,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from .checks import Checks, is_int, is_real
+from lrctl.server.policies.schedules import SCHEDULES
+from lrctl.server.validation import Checks, is_int, is_real
 
 
+@SCHEDULES.register("cosine_restarts")
 @dataclass(frozen=True, slots=True)
 class CosineRestarts:
     """SGDR: t_0 steps in the first cycle, each next cycle t_mult times longer (any real >= 1)."""

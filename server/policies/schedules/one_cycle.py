@@ -5,11 +5,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import Checks, is_int, is_real
+from lrctl.server.policies.schedules import SCHEDULES
+from lrctl.server.validation import Checks, is_int, is_real
 
 ANNEAL_STRATEGIES = ("cos", "linear")
 
 
+@SCHEDULES.register("one_cycle")
 @dataclass(frozen=True, slots=True)
 class OneCycle:
     """Rise from max_lr / div_factor to max_lr over pct_start of total_steps, then anneal to

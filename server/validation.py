@@ -1,7 +1,8 @@
-"""Constructor-time validation shared by every config value.
+"""Constructor-time validation shared by every domain value (policies, optimizers, backends).
 
-Each config checks all of its fields and raises one InvalidArgument listing every bad
-field, named as in the proto, with torch-style messages ("Invalid factor value: 1.5 ...").
+Neutral ground, so that optim/ and backends/ need not import policies/. Each config checks
+all of its fields and raises one InvalidArgument listing every bad field, named as in the
+proto, with torch-style messages ("Invalid factor value: 1.5 ...").
 """
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ class Checks:
         """Record `field` as bad unless `ok`; `rule` says what a good value is."""
         if not ok:
             self._violations.append(FieldViolation(field, f"Invalid {field} value: {value!r} ({rule})"))
+
+    def nonnegative(self, field: str, value: object) -> None:
+        """Require a finite real number >= 0 (torch's "Invalid eps value: -1 (must be >= 0)")."""
+        self.require(is_real(value) and value >= 0, field, value, "must be >= 0")
 
     def one_of(self, field: str, value: object, choices: tuple[str, ...]) -> None:
         """Require a string field to be one of `choices`."""

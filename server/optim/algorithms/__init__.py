@@ -1,0 +1,49 @@
+"""Every optimizer algorithm, one module each, registered under its member name in
+OptimizerSpec's `algorithm` oneof (protos/lrctl/v1/optimizer.proto), as torch.optim has one
+class per algorithm.
+
+An algorithm is a frozen dataclass of torch's arguments (names, defaults and validation
+messages as torch's; the learning rate comes from the job's policy) that also says what the
+data plane needs to run it: its state slots, one step's scalar bookkeeping, and its NumPy
+reference update. Its fused kernels, where a backend has them, are found by the name in
+`kernel`; without one the reference runs on that backend's arrays. Adding an algorithm is
+its module here and its proto message (and optionally kernels named after it).
+"""
+from __future__ import annotations
+
+from typing import ClassVar, Mapping, Protocol
+
+import numpy as np
+
+from lrctl.server.backends.kernels import Array, Kernel
+from lrctl.server.oneof_registry import OneofRegistry, import_modules
+
+
+class Algorithm(Protocol):
+    """What every registered algorithm class provides besides its config fields."""
+
+    kernel: ClassVar[str]
+    """The name of its fused kernel in a backend's `Kernels.fused`."""
+
+    def slots(self) -> Mapping[str, float]:
+        """Its state slots, in torch's names, each with the value a fresh slot is filled
+        with; options that need no slot add none."""
+        ...
+
+    def apply(self, kernel: Kernel, params: Array, grads: Array, slots: Mapping[str, Array], bounds: np.ndarray,
+              scales: np.ndarray, clip: np.float32, lr: float, step: int) -> None:
+        """One step (`step` 1-based) at `lr`: torch's scalars, derived in double precision as
+        torch.optim's single-tensor code derives them, passed to `kernel` as float32."""
+        ...
+
+    @staticmethod
+    def reference(*args: object) -> None:
+        """The NumPy update: torch.optim's single-tensor equations, op for op, taking exactly
+        the arguments of the fused kernel."""
+        ...
+
+
+ALGORITHMS = OneofRegistry("OptimizerSpec.algorithm")
+"""Algorithm classes by oneof member name ("adam": Adam)."""
+
+import_modules(__name__, __path__)

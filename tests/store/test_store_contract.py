@@ -1,0 +1,166 @@
+"""The store contract (server/store/base.py), run against every store implementation.
+
+What the jobs layer relies on: writes are atomic and durable, a refused write writes nothing,
+job updates are compare-and-swap on the version, a deleted job takes its history and tokens
+with it, and errors are the server's own typed errors.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from lrctl.server.errors import AlreadyExists, NotFound, VersionConflict
+from lrctl.server.store import SCHEMA_VERSION, EventRecord, JobRecord, MetricRecord, ReportRecord
+
+
+def job(job_id: str, version: int = 1, state: str = "active") -> JobRecord:
+    return JobRecord(job_id, '{"policy": {}}', "key", state, "{}", version, 1, 0, 1.0, 1.0 + version)
+
+
+def event(job_id: str, version: int, kind: str = "reduced") -> EventRecord:
+    return EventRecord(job_id, version, kind, version * 10, 0.1 / version, "", float(version), '{"val_loss": 1.0}')
+
+
+def test_a_new_store_is_at_the_current_schema_version(open_store_here) -> None:
+    assert open_store_here().schema_version() == SCHEMA_VERSION
+
+
+def test_jobs_and_their_history_survive_a_reopen(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("a"), [event("a", 1, "created")], token_hash="h1")
+    store.update_job(job("a", 2), expected_version=1, events=[event("a", 2)],
+                     metrics=[MetricRecord("a", 5, "val_loss", 1.0)], report=ReportRecord("a", 5, 0.05, False, 2))
+    store.close()
+    store = open_store_here()
+    assert store.load_job("a") == job("a", 2)
+    assert store.list_events("a", 0, 10) == [event("a", 1, "created"), event("a", 2)]
+    assert store.metric_names("a", 5) == {"val_loss"} and store.metric_names("a", 6) == set()
+    assert store.load_report("a", 5) == ReportRecord("a", 5, 0.05, False, 2) and store.load_report("a", 6) is None
+    assert store.job_of_token("h1") == "a"
+
+
+def test_a_taken_id_is_refused_and_writes_nothing(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("a"), [])
+    with pytest.raises(AlreadyExists):
+        store.insert_job(job("a", 7), [event("a", 1, "created")], token_hash="h")
+    assert store.load_job("a").version == 1 and store.list_events("a", 0, 5) == []
+    assert store.job_of_token("h") is None
+
+
+def test_jobs_list_in_id_order_page_by_page(open_store_here) -> None:
+    store = open_store_here()
+    for job_id in ("c", "a", "e", "b", "d"):
+        store.insert_job(job(job_id), [])
+    assert [r.job_id for r in store.list_jobs("", 2)] == ["a", "b"]
+    assert [r.job_id for r in store.list_jobs("b", 2)] == ["c", "d"]
+    assert [r.job_id for r in store.list_jobs("d", 2)] == ["e"]
+    assert store.list_jobs("e", 2) == []
+
+
+def test_an_update_from_a_stale_version_is_refused_and_writes_nothing(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("a"), [])
+    store.update_job(job("a", 2), expected_version=1, events=[event("a", 2)])
+    with pytest.raises(VersionConflict):
+        store.update_job(job("a", 3), expected_version=1, events=[event("a", 3)],
+                         metrics=[MetricRecord("a", 9, "val_loss", 2.0)], report=ReportRecord("a", 9, 0.1, True, 3))
+    assert store.load_job("a").version == 2
+    assert [e.version for e in store.list_events("a", 0, 10)] == [2]
+    assert store.metric_names("a", 9) == set() and store.load_report("a", 9) is None
+
+
+def test_an_update_of_a_deleted_job_is_not_found_and_does_not_bring_it_back(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("a"), [], token_hash="h")
+    assert store.delete_job("a")
+    with pytest.raises(NotFound):
+        store.update_job(job("a", 2), expected_version=1, events=[event("a", 2)])
+    assert store.load_job("a") is None and store.list_events("a", 0, 10) == [] and store.count_jobs() == {}
+
+
+def test_of_concurrent_writers_from_one_version_exactly_one_wins(open_store_here) -> None:
+    """Two handles on the same data: what two replicas sharing one database are."""
+    first, second = open_store_here(), open_store_here()
+    first.insert_job(job("a"), [])
+    outcomes: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def write(n: int) -> None:
+        store = first if n % 2 else second
+        barrier.wait()
+        try:
+            store.update_job(job("a", 2), expected_version=1, events=[event("a", 2)])
+            outcomes.append("won")
+        except VersionConflict:
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["lost"] * 15 + ["won"]
+    assert [e.version for e in second.list_events("a", 0, 10)] == [2]
+
+
+def test_concurrent_writers_commit_together_and_fail_alone(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("taken"), [])
+    errors: list[Exception] = []
+
+    def insert(job_id: str) -> None:
+        try:
+            store.insert_job(job(job_id), [event(job_id, 1, "created")])
+        except AlreadyExists as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=insert, args=(f"job-{i}" if i % 10 else "taken",)) for i in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 10
+    assert store.count_jobs() == {"active": 91}
+    assert all(len(store.list_events(f"job-{i}", 0, 5)) == 1 for i in range(100) if i % 10)
+
+
+def test_delete_takes_the_history_and_the_tokens(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("a"), [event("a", 1, "created")], token_hash="h1")
+    store.update_job(job("a", 2), expected_version=1, events=[event("a", 2)],
+                     metrics=[MetricRecord("a", 5, "val_loss", 1.0)], report=ReportRecord("a", 5, 0.05, False, 2))
+    assert store.delete_job("a") and not store.delete_job("a")
+    assert store.load_job("a") is None and store.list_events("a", 0, 10) == []
+    assert store.metric_names("a", 5) == set() and store.load_report("a", 5) is None
+    assert store.job_of_token("h1") is None and store.count_job_tokens("a") == 0
+    store.insert_job(job("a"), [])  # the id is free again, with nothing of the old job
+    assert store.list_events("a", 0, 10) == [] and store.job_of_token("h1") is None
+
+
+def test_tokens_belong_to_one_existing_job(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("a"), [], token_hash="h1")
+    assert store.add_job_token("a", "h2") and store.count_job_tokens("a") == 2
+    assert store.job_of_token("h1") == store.job_of_token("h2") == "a"
+    assert not store.add_job_token("missing", "h3") and store.job_of_token("h3") is None
+
+
+def test_events_page_by_version(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("a"), [event("a", 1, "created")])
+    for version in range(2, 12):
+        store.update_job(job("a", version), expected_version=version - 1, events=[event("a", version)])
+    assert [e.version for e in store.list_events("a", 0, 4)] == [1, 2, 3, 4]
+    assert [e.version for e in store.list_events("a", 4, 4)] == [5, 6, 7, 8]
+    assert [e.version for e in store.list_events("a", 8, 100)] == [9, 10, 11]
+    assert store.list_events("a", 11, 100) == [] and store.list_events("other", 0, 100) == []
+
+
+def test_jobs_count_by_state(open_store_here) -> None:
+    store = open_store_here()
+    store.insert_job(job("a"), [])
+    store.insert_job(job("b"), [])
+    store.update_job(job("b", 2, state="stopped"), expected_version=1)
+    assert store.count_jobs() == {"active": 1, "stopped": 1}
