@@ -271,18 +271,20 @@ class Job:
         return Pulled(step, assembler.tensors())
 
     def pull_rows(self, name: str, rows: Any, *, wire_dtype: str = "float32",
-                  chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> np.ndarray:
-        """The current values of rows `rows` (int64 ids) of the 2-D tensor `name`, in that order,
-        as a (len(rows), columns) array: an embedding lookup before the forward pass."""
+                  chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> Pulled:
+        """The current values of rows `rows` (int64 ids, repeats allowed) of the 2-D tensor
+        `name`, in that order: `step, found = job.pull_rows(name, ids)`, `found[name]` a
+        (len(rows), columns) array. An embedding lookup before the forward pass; `step` is the
+        step the server expects next."""
         ids = np.ascontiguousarray(rows, dtype="<i8").reshape(-1)
         request = optimizer_pb2.PullRowsRequest(job_id=self.job_id, name=name, rows=ids.tobytes(),
                                                 dtype=dtype_code(wire_dtype), chunk_bytes=chunk_bytes)
-        _, assembler = self._pulled("PullRows", request, timeout)
+        step, assembler = self._pulled("PullRows", request, timeout)
         found = assembler.tensors().get(name)
         if found is None:
-            columns = self._shapes.get(name, (0, 0))[1] if len(self._shapes.get(name, ())) == 2 else 0
-            return np.empty((0, columns), np.float32)
-        return found.values
+            shape = self._shapes.get(name, ())
+            return Pulled(step, {name: np.empty((0, shape[1] if len(shape) == 2 else 0), np.float32)})
+        return Pulled(step, {name: found.values})
 
     def _pulled(self, method: str, request: Any, timeout: float | None) -> tuple[int, Assembler]:
         """A pull-like call (a header with the server's step, then chunks), retried safely."""

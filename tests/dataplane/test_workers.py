@@ -259,9 +259,9 @@ def test_other_ranks_pull_the_parameters_and_rows_by_id(server: ServerProcess) -
         other = client.job("lookup")
         step, subset = other.pull(names=["bias"])
         assert step == 0 and list(subset) == ["bias"] and subset["bias"].tolist() == [1.0] * 3
-        rows = other.pull_rows("table", [5, 0, 5, 7])
-        assert rows.tolist() == table[[5, 0, 5, 7]].tolist()
-        assert other.pull_rows("table", []).shape == (0, 3)
+        step, found = other.pull_rows("table", [5, 0, 5, 7])
+        assert step == 0 and found["table"].tolist() == table[[5, 0, 5, 7]].tolist()
+        assert other.pull_rows("table", []).params["table"].shape == (0, 3)
         with pytest.raises(lrctl.InvalidArgument, match="row out of range"):
             other.pull_rows("table", [8])
         with pytest.raises(lrctl.InvalidArgument, match="2-D"):
