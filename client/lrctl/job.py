@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, TypeV
 
 import numpy as np
 
-from lrctl import chunk_messages, wire
+from lrctl.protocol import chunk_messages, wire
 from lrctl.channel import retried
 from lrctl.errors import LrctlError, NotFound, Unavailable
 from lrctl.events import Decision, Event
@@ -17,7 +17,8 @@ from lrctl.lease import Lease
 from lrctl.notices import warn_skipped_step, warn_unused_metrics
 from lrctl.policy import to_policy
 from lrctl.step_result import StepResult
-from lrctl.tensors import REPLY_MODES, Assembler, dtype_code, to_chunks
+from lrctl.protocol.codes import REPLY_MODES, dtype_code
+from lrctl.tensors import Assembler, to_chunks
 from lrctl.transport import Transport
 from lrctl.v1 import controller_pb2, optimizer_pb2, policy_pb2
 
