@@ -26,19 +26,36 @@ class Rows(NamedTuple):
     shape: tuple[int, ...] | None = None
 
 
+def check_tensors(tensors: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuses, before any call starts, what the data plane cannot hold (to_chunks runs inside
+    gRPC's request stream, where an exception would only end the call): complex values, and
+    Rows without a 2-D shape."""
+    for name, tensor in tensors.items():
+        if isinstance(tensor, Rows):
+            shape = tensor.shape or shapes.get(name)
+            if shape is None:
+                raise ValueError(f"Rows for {name!r} need the tensor's shape: give Rows(rows, values, shape)")
+            if len(shape) != 2:
+                raise ValueError(f"Rows for {name!r} need a 2-D tensor, not shape {tuple(shape)}")
+            values = tensor.values
+        else:
+            values = tensor
+        if np.iscomplexobj(values):
+            raise TypeError(f"{name!r} is complex ({np.asarray(values).dtype}): the data plane holds real float32 "
+                            "tensors")
+
+
 def to_chunks(tensors: Mapping[str, Any], dtype: str, chunk_bytes: int,
               shapes: Mapping[str, tuple[int, ...]]) -> Iterator[Chunk]:
-    """The chunks of `tensors` (arrays or Rows), in order, each encoded as it is sent; a
-    float32 chunk's data is a view of the caller's array (chunk_messages.encode copies it
-    once, into the message)."""
+    """The chunks of `tensors` (arrays or Rows, passed by check_tensors), in order, each encoded
+    as it is sent; a float32 chunk's data is a view of the caller's array (chunk_messages.encode
+    copies it once, into the message)."""
     dtype_code(dtype)
     for name, tensor in tensors.items():
         if isinstance(tensor, Rows):
             yield from _row_chunks(name, tensor, dtype, chunk_bytes, shapes)
             continue
         array = np.asarray(tensor)
-        if np.iscomplexobj(array):
-            raise TypeError(f"{name!r} is complex ({array.dtype}): the data plane holds real float32 tensors")
         flat = np.ascontiguousarray(array, dtype=np.float32).reshape(-1)
         for start, stop in wire.chunk_spans(flat.size, dtype, chunk_bytes):
             yield Chunk(name, array.shape, dtype, start, wire.encoded(flat[start:stop], dtype))
@@ -46,11 +63,9 @@ def to_chunks(tensors: Mapping[str, Any], dtype: str, chunk_bytes: int,
 
 def _row_chunks(name: str, tensor: Rows, dtype: str, chunk_bytes: int,
                 shapes: Mapping[str, tuple[int, ...]]) -> Iterator[Chunk]:
-    shape = tensor.shape or shapes.get(name)
-    if shape is None:
-        raise ValueError(f"Rows for {name!r} need the tensor's shape: give Rows(rows, values, shape)")
+    shape = tensor.shape or shapes[name]
     rows = np.ascontiguousarray(tensor.rows, dtype="<i8").reshape(-1)
-    values = np.ascontiguousarray(tensor.values, dtype=np.float32).reshape(rows.size, -1)
+    values = np.ascontiguousarray(tensor.values, dtype=np.float32).reshape(rows.size, shape[1])
     per_chunk = max(chunk_bytes // max(values.shape[1] * wire.ITEMSIZE[dtype], 1), 1)
     for start in range(0, rows.size, per_chunk):  # no rows: the tensor is not in the step
         yield Chunk(name, tuple(shape), dtype, 0, wire.encoded(values[start:start + per_chunk], dtype),
