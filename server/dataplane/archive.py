@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 import zipfile
 import zlib
 from typing import IO, Any, Callable, Mapping
@@ -28,6 +29,10 @@ SUFFIX = ".npy"
 MAX_META_BYTES = 1 << 20
 READ_PIECE = 1 << 20
 METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+UNREADABLE = (zlib.error, zipfile.BadZipFile, zipfile.LargeZipFile, struct.error, EOFError, OSError, RuntimeError,
+              NotImplementedError, ValueError, OverflowError)
+"""What zipfile and zlib raise for a damaged archive (a ValueError for a negative seek, a
+struct.error for a short header, ...): all of them mean the file is not one to read."""
 
 
 def write(file: IO[bytes], arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
@@ -45,7 +50,7 @@ def read(file: IO[bytes], admit: Callable[[dict[str, Any]], Admit] | None = None
     whatever `admit(meta)(name, elements)` raises for an array member it refuses."""
     try:
         archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as error:
+    except UNREADABLE as error:
         raise _bad("file", f"not a job archive (a zip of .npy members): {error}") from None
     with archive:
         infos: dict[str, zipfile.ZipInfo] = {}
@@ -92,7 +97,7 @@ def _member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, admit: A
             data = _exactly(stream, size, where)
             if stream.read(1):
                 raise _bad(where, "holds more bytes than it declares")
-    except (zlib.error, zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as error:
+    except UNREADABLE as error:
         raise _bad(where, f"cannot be read: {error}") from None
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 

@@ -16,7 +16,7 @@ import numpy as np
 from lrctl.protocol import wire
 from lrctl.protocol.chunks import Chunk
 from lrctl.server.dataplane.limits import DataPlaneLimits
-from lrctl.server.errors import FieldViolation, InvalidArgument
+from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted
 from lrctl.server.optim import Layout, RowGradient, TensorSpan
 
 
@@ -25,9 +25,20 @@ def field_of(chunk: Chunk) -> str:
     return f"chunks[{chunk.name}]"
 
 
+MAX_NAME_CHARS = 1024
+MAX_DIMS = 32
+MAX_TENSORS = 65_536
+
+
 def check_chunk(chunk: Chunk, limits: DataPlaneLimits) -> None:
-    """Checks what a chunk says about itself: the size limit, a known dtype, whole elements."""
-    limits.check_chunk(field_of(chunk), len(chunk.data))
+    """Checks what a chunk says about itself: the size limit, a bounded name and shape, a known
+    dtype, whole elements."""
+    limits.check_chunk(field_of(chunk)[:MAX_NAME_CHARS + 8], len(chunk.data))
+    if len(chunk.name) > MAX_NAME_CHARS:
+        raise InvalidArgument(FieldViolation("chunks.name", f"at most {MAX_NAME_CHARS} characters, got {len(chunk.name)}"))
+    if len(chunk.shape) > MAX_DIMS:
+        raise InvalidArgument(FieldViolation(f"{field_of(chunk)}.shape", f"at most {MAX_DIMS} dimensions, got "
+                                                                         f"{len(chunk.shape)}"))
     if chunk.dtype not in wire.DTYPES:
         raise InvalidArgument(FieldViolation(f"{field_of(chunk)}.dtype", "must be FLOAT32, FLOAT16 or BFLOAT16"))
     if len(chunk.data) % wire.ITEMSIZE[chunk.dtype]:
@@ -212,6 +223,8 @@ class UploadAssembler(DenseAssembler):
             return tensor
         if not chunk.name:
             raise InvalidArgument(FieldViolation(f"{field_of(chunk)}.name", "a tensor name must be non-empty"))
+        if len(self.tensors) >= MAX_TENSORS:
+            raise ResourceExhausted(f"tensor limit exceeded: a job holds at most {MAX_TENSORS} tensors")
         self._admit(self._elements + math.prod(chunk.shape))
         self._elements += math.prod(chunk.shape)
         self.shapes[chunk.name] = chunk.shape

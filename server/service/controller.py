@@ -41,6 +41,22 @@ def _after_job_id(token: str) -> str:
         raise InvalidArgument(FieldViolation("page_token", "not a token this server issued")) from None
 
 
+MAX_PAGE_BYTES = 1 << 20
+"""A listing page stops before this many bytes (at least one entry): the page size in entries
+alone would let a page of large specs pass the message limit."""
+
+
+def _within_page_bytes(entries: list) -> list:
+    """The leading entries of a page that fit MAX_PAGE_BYTES (at least one); a caller asks for
+    the next page from the last one returned."""
+    total = 0
+    for count, entry in enumerate(entries):
+        total += entry.ByteSize()
+        if total > MAX_PAGE_BYTES and count:
+            return entries[:count]
+    return entries
+
+
 class LoopWake:
     """A WatchJob's wake-up: set from any thread (a commit on a pool thread), awaited on the loop."""
 
@@ -87,8 +103,9 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
         def page() -> controller_pb2.ListJobsResponse:
             page_size = min(request.page_size or 100, self._jobs.limits.max_page_size)
             views = self._jobs.list(_after_job_id(request.page_token), page_size)
-            token = _page_token(views[-1].job_id) if len(views) == page_size else ""
-            return controller_pb2.ListJobsResponse(jobs=[job_to_proto(v) for v in views], next_page_token=token)
+            jobs = _within_page_bytes([job_to_proto(v) for v in views])
+            token = _page_token(jobs[-1].job_id) if len(jobs) < len(views) or len(views) == page_size else ""
+            return controller_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
         return await self._offload.control(page)
 
     @translated
@@ -173,7 +190,7 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                             context: grpc.aio.ServicerContext) -> controller_pb2.ListJobEventsResponse:
         events = await self._offload.control(self._jobs.events, request.job_id, request.since_version,
                                              request.page_size)
-        return controller_pb2.ListJobEventsResponse(events=[event_to_proto(e) for e in events])
+        return controller_pb2.ListJobEventsResponse(events=_within_page_bytes([event_to_proto(e) for e in events]))
 
     @translated
     async def PreviewSchedule(self, request: controller_pb2.PreviewScheduleRequest,

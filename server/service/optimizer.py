@@ -19,6 +19,7 @@ from lrctl.server.dataplane.collect import StepCollector
 from lrctl.server.errors import FieldViolation, InvalidArgument, Unavailable
 from lrctl.server.jobs import issue_job_token
 from lrctl.server.offload import Offload
+from lrctl.server.service.request_limits import check_request
 from lrctl.server.service.status import translated
 from lrctl.server.service.tensor_codec import chunk_from_proto, chunk_message, reply_options
 from lrctl.v1 import optimizer_pb2, optimizer_pb2_grpc
@@ -32,6 +33,7 @@ async def _header(requests: AsyncIterator[Any]) -> Any:
         first = None
     if first is None or first.WhichOneof("kind") != "header":
         raise InvalidArgument(FieldViolation("header", "the first message of the stream must be the header"))
+    check_request(first)
     return first.header
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, NoReturn
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
+from google.protobuf.message import Message
 from grpc_status import rpc_status
 
 from lrctl.server.errors import (
@@ -23,6 +24,7 @@ from lrctl.server.errors import (
     ResourceExhausted,
     Unavailable,
 )
+from lrctl.server.service.request_limits import check_request
 from lrctl.v1 import controller_pb2
 
 STATUS_CODES: dict[type[LrctlError], grpc.StatusCode] = {
@@ -56,11 +58,14 @@ async def abort(context: grpc.aio.ServicerContext, error: LrctlError) -> NoRetur
 
 def translated(method: Callable[..., Any]) -> Callable[..., Any]:
     """Wraps an async servicer method (a coroutine, or an async generator for a response
-    stream) so domain errors become statuses."""
+    stream) so domain errors become statuses; a single request message is first held to the
+    field limits of request_limits (a streamed one's header is, by the servicer)."""
     if inspect.isasyncgenfunction(method):
         @functools.wraps(method)
         async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
+                if isinstance(request, Message):
+                    check_request(request)
                 async for response in method(self, request, context):
                     yield response
             except LrctlError as error:
@@ -70,6 +75,8 @@ def translated(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
+            if isinstance(request, Message):
+                check_request(request)
             return await method(self, request, context)
         except LrctlError as error:
             await abort(context, error)
