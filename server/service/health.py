@@ -20,6 +20,12 @@ class HealthServicer(health.aio.HealthServicer):
         super().__init__()
         self._ended = False
 
+    async def List(self, request: health_pb2.HealthListRequest,
+                   context: grpc.aio.ServicerContext) -> health_pb2.HealthListResponse:
+        """Every service's status (grpc_health's asyncio servicer leaves List unimplemented)."""
+        return health_pb2.HealthListResponse(statuses={
+            service: health_pb2.HealthCheckResponse(status=status) for service, status in self._server_status.items()})
+
     async def Watch(self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext) -> None:
         """As grpc_health's Watch (the current status first, then each change), until end_watches()."""
         condition = self._server_watchers[request.service]

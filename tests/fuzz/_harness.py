@@ -31,6 +31,8 @@ METHODS: dict[str, MethodDescriptor] = {m.name: m for service in SERVICES for m 
 CALL_TIMEOUT = 20.0
 WATCH_TIMEOUT = 0.2
 """A watch on an existing job never ends by itself: it is cut by its deadline."""
+ENDLESS = ("WatchJob", "Watch")
+"""Streams that end only with their deadline: WatchJob, grpc.health.v1.Health/Watch."""
 
 MISSING = "missing"
 ACCEPTED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
@@ -192,7 +194,7 @@ class Harness:
     def call(self, method: MethodDescriptor, request: Any, raw: bool = False) -> tuple[grpc.StatusCode, str]:
         """One call (a message, or a list of them for a client stream; bytes when `raw`),
         its answer read to the end; returns the status code and details."""
-        timeout = WATCH_TIMEOUT if method.name == "WatchJob" else CALL_TIMEOUT
+        timeout = WATCH_TIMEOUT if method.name in ENDLESS else CALL_TIMEOUT
         argument = iter(request) if method.client_streaming else request
         started = time.perf_counter()
         try:
@@ -227,7 +229,7 @@ class Harness:
             after = self.snapshot()
         self.state = after  # the next call is judged against what is there now, even after a failure
         allowed = set(ACCEPTED)
-        if method.name == "WatchJob":
+        if method.name in ENDLESS:
             allowed.add(grpc.StatusCode.DEADLINE_EXCEEDED)
         if not decodes:
             allowed.discard(grpc.StatusCode.OK)
