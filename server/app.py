@@ -125,6 +125,7 @@ class LrctlServer:
         self._stopping = False
         self._sweeper: asyncio.Task | None = None
         self._metrics_server = None
+        self.metrics_host = self.host
         self.metrics_port = 0
 
     def _bind(self, credentials: grpc.ServerCredentials | None) -> int:
@@ -146,12 +147,18 @@ class LrctlServer:
         return f"{self.host}:{self.port}"
 
     async def start(self) -> None:
-        """Serves /metrics on metrics_port (0 picks a free one), then gRPC."""
+        """Serves /metrics (on metrics_listen, or the gRPC host and metrics_port; port 0 picks a
+        free one), then gRPC."""
+        host, port, flag = self.host, self.config.metrics_port, "--metrics-port"
+        if self.config.metrics_listen:
+            host, _, chosen = self.config.metrics_listen.rpartition(":")
+            port, flag = int(chosen), "--metrics-listen"
         try:
-            self._metrics_server, _ = self.metrics.start_http_server(self.config.metrics_port, self.host.strip("[]"))
+            self._metrics_server, _ = self.metrics.start_http_server(port, host.strip("[]"))
         except OSError as error:
-            raise FailedPrecondition(f"cannot serve metrics on port {self.config.metrics_port}: "
-                                     f"{_describe_bind_error(error)} (--metrics-port)") from None
+            raise FailedPrecondition(f"cannot serve metrics on port {port}: {_describe_bind_error(error)} "
+                                     f"({flag})") from None
+        self.metrics_host = host
         self.metrics_port = self._metrics_server.server_port
         await self.grpc_server.start()
         for name in ("", *SERVICE_NAMES):
@@ -266,7 +273,7 @@ async def _serve(config: server_config_pb2.ServerConfig) -> None:
     server = LrctlServer(config)
     await server.start()
     print(f"lrctl: serving on {server.address} (data dir {config.data_dir})", flush=True)
-    print(f"lrctl: metrics on http://{server.host}:{server.metrics_port}/metrics", flush=True)
+    print(f"lrctl: metrics on http://{server.metrics_host}:{server.metrics_port}/metrics", flush=True)
     await stop.wait()
     log.info("lrctl: stopping (grace %.1fs)", config.grace_seconds)
     await server.stop()

@@ -67,7 +67,11 @@ def load_admin_tokens(path: str, env: Mapping[str, str]) -> tuple[str, ...]:
             lines = open(path, encoding="utf-8").read().splitlines()
         except (OSError, UnicodeDecodeError) as error:
             raise InvalidArgument(FieldViolation("admin_token_file", f"cannot read {path}: {error}")) from None
-        tokens += [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+        found = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+        if not found:
+            raise InvalidArgument(FieldViolation("admin_token_file", f"{path} holds no token (only blank and '#' "
+                                                                     "lines): auth would be off; put a token in it"))
+        tokens += found
     if env.get(ADMIN_TOKEN_ENV, "").strip():
         tokens.append(env[ADMIN_TOKEN_ENV].strip())
     if any(len(token) < SHORT_ADMIN_TOKEN for token in tokens):

@@ -13,6 +13,8 @@ from lrctl.server.errors import InvalidArgument, LrctlError
 FLAGS: tuple[tuple[str, type, str], ...] = (
     ("listen", str, "host:port to serve gRPC on (default 127.0.0.1:50051; loopback only without credentials)"),
     ("metrics_port", int, "port of the Prometheus /metrics endpoint (default 9108)"),
+    ("metrics_listen", str, "HOST:PORT of /metrics when it binds apart from gRPC, e.g. 127.0.0.1:9108 (no auth; it "
+                            "shows job ids, LRs and steps); default the --listen host with --metrics-port"),
     ("data_dir", str, "directory of the store, snapshots and lock; one server per directory (default ./lrctl-data)"),
     ("store", str, "store URL (default sqlite:///<data-dir>/lrctl.sqlite; sqlite:////abs/path for an absolute path)"),
     ("workers", int, "threads for control-plane work off the event loop: store commits, policy math (default 8)"),

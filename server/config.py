@@ -83,6 +83,9 @@ def _check(config: server_config_pb2.ServerConfig) -> None:
     if not LISTEN.fullmatch(config.listen):
         violations.append(FieldViolation("listen", f"must be HOST:PORT, e.g. 127.0.0.1:50051, 0.0.0.0:50051 or "
                                                    f"[::]:50051, got {config.listen!r}"))
+    if config.metrics_listen and not LISTEN.fullmatch(config.metrics_listen):
+        violations.append(FieldViolation("metrics_listen", f"must be HOST:PORT, e.g. 127.0.0.1:9108, got "
+                                                           f"{config.metrics_listen!r}"))
     if bool(config.tls_cert) != bool(config.tls_key):
         violations.append(FieldViolation("tls_key" if config.tls_cert else "tls_cert",
                                          "tls_cert and tls_key go together"))
