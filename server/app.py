@@ -30,7 +30,7 @@ from lrctl.server.jobs import JobRegistry, Limits
 from lrctl.server.metrics import ServerMetrics
 from lrctl.server.offload import Offload
 from lrctl.server.request_parsing import RequestParsingInterceptor
-from lrctl.server.service.controller import ControllerService
+from lrctl.server.service.controller import ControllerService, PreviewGate
 from lrctl.server.service.diagnostics import DiagnosticsService
 from lrctl.server.service.health import HealthServicer
 from lrctl.server.service.job_codec import spec_from_document
@@ -111,7 +111,8 @@ class LrctlServer:
         if admin_tokens:
             interceptors.append(auth.AuthInterceptor(admin_tokens, self.jobs.tokens, self.offload))
         self.grpc_server = grpc.aio.server(interceptors=interceptors, options=channel_options(config))
-        controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs, self.offload),
+        previews = PreviewGate(max(1, config.workers // 4))
+        controller_pb2_grpc.add_ControllerServicer_to_server(ControllerService(self.jobs, self.offload, previews),
                                                              self.grpc_server)
         controller_pb2_grpc.add_DiagnosticsServicer_to_server(DiagnosticsService(), self.grpc_server)
         self._kernels: Future[None] = Future()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from typing import AsyncIterator
 
 import grpc
@@ -77,10 +78,35 @@ class LoopWake:
         await self._event.wait()
 
 
+class PreviewGate:
+    """What PreviewSchedule may run at once: one preview per caller (its bearer token, or its
+    connection without one), and `at_once` in all, the rest waiting without a thread, so
+    previews (up to 100,000 steps each) never take the pool GetLearningRate and reports need."""
+
+    def __init__(self, at_once: int) -> None:
+        self._slots = asyncio.Semaphore(at_once)
+        self._callers: set[str] = set()
+
+    @contextlib.asynccontextmanager
+    async def admitted(self, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        caller = next((value for key, value in context.invocation_metadata() or () if key == "authorization"),
+                      context.peer())
+        if caller in self._callers:
+            raise ResourceExhausted("preview limit: one PreviewSchedule at a time per caller (a token, or a "
+                                    "connection without one); wait for the first")
+        self._callers.add(caller)
+        try:
+            async with self._slots:
+                yield
+        finally:
+            self._callers.discard(caller)
+
+
 class ControllerService(controller_pb2_grpc.ControllerServicer):
-    def __init__(self, jobs: JobRegistry, offload: Offload) -> None:
+    def __init__(self, jobs: JobRegistry, offload: Offload, previews: PreviewGate) -> None:
         self._jobs = jobs
         self._offload = offload
+        self._previews = previews
 
     @translated
     async def CreateJob(self, request: controller_pb2.CreateJobRequest,
@@ -208,4 +234,5 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                 lrs=result.lrs.tolist(), events=[preview_event_to_proto(e) for e in result.events],
                 stop_step=result.stop_step,
                 unused_metrics=unused_metrics(policy, {name for point in request.metrics for name in point.metrics}))
-        return await self._offload.control(preview)
+        async with self._previews.admitted(context):
+            return await self._offload.control(preview)
