@@ -258,8 +258,8 @@ class DataPlane:
     def abandon_upload(self, upload: UploadInput) -> None:
         upload.claim.release()
 
-    def pull(self, job_id: str, options: ReplyOptions,
-             names: Collection[str] = ()) -> tuple[ParametersInfo, Iterator[Chunk]]:
+    def pull(self, job_id: str, names: Collection[str] = (), *,
+             options: ReplyOptions) -> tuple[ParametersInfo, Iterator[Chunk]]:
         """The parameters as of now (all, or the tensors `names` names), with the step counters;
         chunks are encoded as they are sent."""
         view, slot = self._job(job_id)
@@ -273,8 +273,8 @@ class DataPlane:
             info = self._info(arrays)
         return info, self._counted(chunks)
 
-    def pull_rows(self, job_id: str, name: str, raw_rows: bytes, options: ReplyOptions) -> tuple[ParametersInfo,
-                                                                                                  Iterator[Chunk]]:
+    def pull_rows(self, job_id: str, name: str, raw_rows: bytes, *,
+                  options: ReplyOptions) -> tuple[ParametersInfo, Iterator[Chunk]]:
         """Rows of a 2-D tensor by index, in the order asked (an embedding lookup), gathered under
         the job's lock: that gather is the reply's one copy."""
         view, slot = self._job(job_id)

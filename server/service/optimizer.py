@@ -174,22 +174,24 @@ class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
     @translated
     async def PullParameters(self, request: optimizer_pb2.PullParametersRequest,
                              context: grpc.aio.ServicerContext) -> AsyncIterator[optimizer_pb2.PullParametersResponse]:
-        options = reply_options(optimizer_pb2.REPLY_MODE_ALL, request.dtype, request.chunk_bytes,
-                                self._dataplane.limits, "chunk_bytes")
-        await self._kernels.wait(context)
-        info, chunks = await self._offload.steps(self._dataplane.pull, request.job_id, options, tuple(request.names))
-        yield optimizer_pb2.PullParametersResponse(header=_parameters_header(info))
-        for chunk in chunks:
-            yield chunk_message(chunk)
+        async for message in self._pulled(request, context, self._dataplane.pull, request.job_id, tuple(request.names)):
+            yield message
 
     @translated
     async def PullRows(self, request: optimizer_pb2.PullRowsRequest,
                        context: grpc.aio.ServicerContext) -> AsyncIterator[optimizer_pb2.PullParametersResponse]:
+        async for message in self._pulled(request, context, self._dataplane.pull_rows, request.job_id, request.name,
+                                          request.rows):
+            yield message
+
+    async def _pulled(self, request: Any, context: grpc.aio.ServicerContext, pull: Any,
+                      *args: Any) -> AsyncIterator[Any]:
+        """A pull's answer: the header with the server's step, then the chunks `pull(*args,
+        options)` gives, in the request's dtype and chunk size."""
         options = reply_options(optimizer_pb2.REPLY_MODE_ALL, request.dtype, request.chunk_bytes,
                                 self._dataplane.limits, "chunk_bytes")
         await self._kernels.wait(context)
-        info, chunks = await self._offload.steps(self._dataplane.pull_rows, request.job_id, request.name,
-                                                 request.rows, options)
+        info, chunks = await self._offload.steps(pull, *args, options=options)
         yield optimizer_pb2.PullParametersResponse(header=_parameters_header(info))
         for chunk in chunks:
             yield chunk_message(chunk)

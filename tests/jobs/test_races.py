@@ -173,7 +173,7 @@ def test_a_step_that_found_a_deleted_job_never_reaches_the_new_job_of_that_id(tm
     pause.release()
     thread.join(10)
     assert isinstance(outcome[0], NotFound), outcome
-    info, chunks = plane.pull("job", ReplyOptions())
+    info, chunks = plane.pull("job", options=ReplyOptions())
     assert info.server_step == 0 and np.frombuffer(bytes(next(chunks).data), "<f4").tolist() == [7.0] * 4
     arrays, meta = SnapshotStore(tmp_path / "snapshots").read("job")
     assert meta["next_step"] == 0 and arrays["params"].tolist() == [7.0] * 4
