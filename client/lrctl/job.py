@@ -154,9 +154,16 @@ class Job:
         return self._call("GetJob", controller_pb2.GetJobRequest(job_id=self.job_id))
 
     def events(self, since_version: int = 0, page_size: int = 1000) -> list[Event]:
-        reply = self._call("ListJobEvents", controller_pb2.ListJobEventsRequest(
-            job_id=self.job_id, since_version=since_version, page_size=page_size))
-        return [Event.from_proto(e) for e in reply.events]
+        """Every stored event after `since_version`, oldest first, fetched `page_size` at a
+        time (a page also ends at the server's byte budget: an empty page is the end)."""
+        events: list[Event] = []
+        while True:
+            reply = self._call("ListJobEvents", controller_pb2.ListJobEventsRequest(
+                job_id=self.job_id, since_version=since_version, page_size=page_size))
+            if not reply.events:
+                return events
+            events.extend(Event.from_proto(e) for e in reply.events)
+            since_version = events[-1].version
 
     def watch(self, since_version: int = 0, timeout: float | None = None) -> Iterator[Event]:
         """Stored events after `since_version`, then live ones, until the job is deleted

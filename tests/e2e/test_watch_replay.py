@@ -1,6 +1,7 @@
 """WatchJob delivers every stored event after since_version, in order, then the live ones, with
 no gap and no repeat: over 10,000 stored events, with events arriving during the replay, and
-from a reconnect in the middle. Against a real server."""
+from a reconnect in the middle; the SDK's job.events() pages through all of them. Against a
+real server."""
 from __future__ import annotations
 
 import threading
@@ -8,6 +9,7 @@ import threading
 import grpc
 import pytest
 
+import lrctl
 from lrctl.v1 import controller_pb2, controller_pb2_grpc
 from tests.support.server_process import ServerProcess
 
@@ -53,5 +55,9 @@ def test_every_stored_event_then_every_live_one_without_gaps_or_repeats(tmp_path
             assert watched and watched[0] == list(range(1, final + 1))
             middle = last // 2
             assert versions_until(stub, "busy", middle, final) == list(range(middle + 1, final + 1))
+        with lrctl.Client(server.address) as client:
+            job = client.job("busy")
+            assert [e.version for e in job.events()] == list(range(1, final + 1))
+            assert [e.version for e in job.events(middle, page_size=7)] == list(range(middle + 1, final + 1))
     finally:
         server.kill()
