@@ -60,6 +60,10 @@ class Unavailable(LrctlError):
     """The server cannot serve the call right now (e.g. shutting down, storage failing)."""
 
 
+class DeadlineExceeded(LrctlError):
+    """The caller's deadline passed before the work was done; the work stopped and wrote nothing."""
+
+
 class Aborted(LrctlError):
     """The call lost to a concurrent change of the same job and changed nothing; retrying is safe."""
 

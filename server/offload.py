@@ -13,6 +13,8 @@ import functools
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
+from lrctl.server import deadlines
+
 T = TypeVar("T")
 
 
@@ -22,8 +24,10 @@ class Offload:
         self._steps = ThreadPoolExecutor(step_workers, thread_name_prefix="lrctl-step")
 
     async def control(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """`fn(*args, **kwargs)` on the control-plane pool."""
-        return await asyncio.get_running_loop().run_in_executor(self._control, functools.partial(fn, *args, **kwargs))
+        """`fn(*args, **kwargs)` on the control-plane pool, under the call's deadline: it does
+        not start once the deadline has passed, and it can check the deadline as it goes."""
+        work = deadlines.carried(functools.partial(fn, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(self._control, work)
 
     async def steps(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """`fn(*args, **kwargs)` on the data-plane pool."""

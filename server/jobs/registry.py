@@ -6,7 +6,8 @@ was computed from, then swap it in and wake the job's watchers. A store failure 
 compare-and-swap therefore changes nothing; a lost one is recomputed from the stored job. A
 job deleted while a change waited for its lock stays deleted: the change sees `deleted`, and
 the store's CAS refuses a write to a row that is gone. Readers (GetLearningRate) never take a
-lock: they read whichever complete JobView is current.
+lock: they read whichever complete JobView is current. A change whose caller's deadline
+passed while it was computed is not written (deadlines.check before the store).
 
 Methods block (store I/O, policy math): the service layer runs them off the event loop.
 """
@@ -21,7 +22,7 @@ from typing import Callable, Mapping, TypeVar
 
 import numpy as np
 
-from lrctl.server import policies
+from lrctl.server import deadlines, policies
 from lrctl.server.policies import events as kinds
 from lrctl.server.errors import (
     Aborted,
@@ -283,6 +284,7 @@ class JobRegistry:
                 if write is None:
                     return outcome.result
                 self._pause("mutate.locked")
+                deadlines.check()
                 try:
                     self._store.update_job(job_record(write.view), job.view.version,
                                            events=[event_record(e) for e in write.events],

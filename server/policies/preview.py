@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lrctl.server import deadlines
+
 from .compose import lr_at, restart_steps
 from .config import Policy
 from .events import RESTART, Event
@@ -26,10 +28,12 @@ def preview(policy: Policy, steps: int, metrics: Mapping[int, Mapping[str, float
     """Replay the reports in `metrics` (keyed by step; steps outside [0, steps) are ignored)
     through observe, exactly as a live job would.
 
-    Reports never change the LR of earlier steps, so the final state gives every LR.
+    Reports never change the LR of earlier steps, so the final state gives every LR. The
+    call's deadline is checked between reports: a preview its caller gave up on stops.
     """
     state, events = initial_state(policy), []
     for step in sorted(s for s in metrics if 0 <= s < steps):
+        deadlines.check()
         state, happened = observe(policy, state, step, metrics[step])
         events.extend(happened)
     lrs = lr_at(policy, state, np.arange(steps, dtype=np.int64))

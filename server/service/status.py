@@ -14,9 +14,11 @@ from google.rpc import error_details_pb2, status_pb2
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 
+from lrctl.server import deadlines
 from lrctl.server.errors import (
     Aborted,
     AlreadyExists,
+    DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     LrctlError,
@@ -35,6 +37,7 @@ STATUS_CODES: dict[type[LrctlError], grpc.StatusCode] = {
     ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Unavailable: grpc.StatusCode.UNAVAILABLE,
     Aborted: grpc.StatusCode.ABORTED,
+    DeadlineExceeded: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 
@@ -59,15 +62,17 @@ async def abort(context: grpc.aio.ServicerContext, error: LrctlError) -> NoRetur
 def translated(method: Callable[..., Any]) -> Callable[..., Any]:
     """Wraps an async servicer method (a coroutine, or an async generator for a response
     stream) so domain errors become statuses; a single request message is first held to the
-    field limits of request_limits (a streamed one's header is, by the servicer)."""
+    field limits of request_limits (a streamed one's header is, by the servicer). The call's
+    deadline is set for the work done for it (lrctl.server.deadlines)."""
     if inspect.isasyncgenfunction(method):
         @functools.wraps(method)
         async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
                 if isinstance(request, Message):
                     check_request(request)
-                async for response in method(self, request, context):
-                    yield response
+                with deadlines.serving(context.time_remaining()):
+                    async for response in method(self, request, context):
+                        yield response
             except LrctlError as error:
                 await abort(context, error)
         return stream
@@ -77,7 +82,8 @@ def translated(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             if isinstance(request, Message):
                 check_request(request)
-            return await method(self, request, context)
+            with deadlines.serving(context.time_remaining()):
+                return await method(self, request, context)
         except LrctlError as error:
             await abort(context, error)
     return unary
