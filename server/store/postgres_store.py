@@ -112,7 +112,7 @@ JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, 
                "skipped_nonfinite_metrics, create_time, update_time")
 JOB_UPDATE = ("UPDATE jobs SET spec_json = %s, idempotency_key = %s, state = %s, state_json = %s, version = %s, "
               "policy_version = %s, skipped_nonfinite_metrics = %s, create_time = %s, update_time = %s "
-              "WHERE job_id = %s AND version = %s")
+              "WHERE job_id = %s AND version = %s AND create_time = %s")
 EVENT_INSERT = "INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 Connection = psycopg.Connection
 
@@ -317,9 +317,9 @@ def _durable_commits(conn: Connection) -> None:
 def _apply_update(conn: Connection, update: JobUpdate, expected_version: int) -> None:
     """One compare-and-swap update and its history, inside the caller's transaction."""
     job = update.job
-    if conn.execute(JOB_UPDATE, (*_job_row(job)[1:], job.job_id, expected_version)).rowcount != 1:
-        found = conn.execute("SELECT version FROM jobs WHERE job_id = %s", (job.job_id,)).fetchone()
-        if found is None:
+    if conn.execute(JOB_UPDATE, (*_job_row(job)[1:], job.job_id, expected_version, job.create_time)).rowcount != 1:
+        found = conn.execute("SELECT version, create_time FROM jobs WHERE job_id = %s", (job.job_id,)).fetchone()
+        if found is None or found[1] != job.create_time:
             raise NotFound(f"job {job.job_id!r} not found")
         raise VersionConflict(f"job {job.job_id!r} is at version {found[0]}, not {expected_version}: it "
                               "changed concurrently")

@@ -92,7 +92,7 @@ JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, 
                "skipped_nonfinite_metrics, create_time, update_time")
 JOB_UPDATE = ("UPDATE jobs SET spec_json = ?, idempotency_key = ?, state = ?, state_json = ?, version = ?, "
               "policy_version = ?, skipped_nonfinite_metrics = ?, create_time = ?, update_time = ? "
-              "WHERE job_id = ? AND version = ?")
+              "WHERE job_id = ? AND version = ? AND create_time = ?")
 Apply = Callable[[sqlite3.Connection], Any]
 
 
@@ -396,9 +396,9 @@ def _update(update: JobUpdate, expected_version: int) -> Apply:
     row = _job_row(job)
 
     def apply(db: sqlite3.Connection) -> None:
-        if db.execute(JOB_UPDATE, (*row[1:], job.job_id, expected_version)).rowcount != 1:
-            found = db.execute("SELECT version FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
-            if found is None:
+        if db.execute(JOB_UPDATE, (*row[1:], job.job_id, expected_version, job.create_time)).rowcount != 1:
+            found = db.execute("SELECT version, create_time FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
+            if found is None or found[1] != job.create_time:
                 raise NotFound(f"job {job.job_id!r} not found")
             raise VersionConflict(f"job {job.job_id!r} is at version {found[0]}, not {expected_version}: it "
                                   "changed concurrently")
