@@ -9,7 +9,7 @@
     # Optionally, the server runs the optimizer (parameter server / optimizer offload):
     job = client.create_job("run-2", policy={"lr": 1e-3}, optimizer={"adamw": {"weight_decay": 0.01}})
     job.init_params({"w": w0, "b": b0})
-    params = job.step(step, {"w": grad_w, "b": grad_b})     # exactly once per step
+    params = job.step(step, {"w": grad_w, "b": grad_b}).params     # exactly once per step
 
 This package (SDK, CLI, generated stubs in lrctl.v1) never imports the server.
 """
@@ -23,15 +23,20 @@ from lrctl.errors import (
     NotFound,
     PermissionDenied,
     ResourceExhausted,
+    SpecMismatch,
     Unauthenticated,
     Unavailable,
 )
 from lrctl.events import Decision, Event
 from lrctl.job import Job, Pulled
+from lrctl.notices import NonFiniteGradientWarning, UnusedMetricWarning
+from lrctl.step_result import StepResult
 from lrctl.tensors import Rows
+from lrctl.transport import Transport
 
 __all__ = [
-    "Client", "Job", "Pulled", "Rows", "Decision", "Event", "LrctlError", "InvalidArgument", "NotFound", "AlreadyExists",
-    "FailedPrecondition", "ResourceExhausted", "Unauthenticated", "PermissionDenied", "Unavailable",
-    "DeadlineExceeded",
+    "Client", "Job", "Pulled", "Rows", "StepResult", "Transport", "Decision", "Event", "LrctlError",
+    "InvalidArgument", "NotFound", "AlreadyExists", "SpecMismatch", "FailedPrecondition", "ResourceExhausted",
+    "Unauthenticated", "PermissionDenied", "Unavailable", "DeadlineExceeded", "UnusedMetricWarning",
+    "NonFiniteGradientWarning",
 ]

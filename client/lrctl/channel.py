@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import json
 import pathlib
+import re
 import time
 from typing import Any, Callable, TypeVar
 
@@ -58,6 +59,16 @@ def retried(attempt: Callable[[], T]) -> T:
             time.sleep(backoff)
             backoff = min(backoff * RETRY_MULTIPLIER, RETRY_MAX_BACKOFF)
     return attempt()
+
+
+DEFAULT_PORT = 50051
+_BARE_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.%]+\]")
+
+
+def with_default_port(target: str) -> str:
+    """`target` with lrctl's port added when it names a bare host ("127.0.0.1", "lrctl-0",
+    "[::1]"), where gRPC would dial 443. Targets with a port or a scheme are left alone."""
+    return f"{target}:{DEFAULT_PORT}" if _BARE_HOST.fullmatch(target) else target
 
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024

@@ -3,6 +3,8 @@
 `InvalidArgument.field_violations` lists (field, description) pairs from
 google.rpc.BadRequest; `FailedPrecondition.server_step` is the server's step when the
 error was a stale or future step, so a caller can resync without another call.
+`reason` is the message without its status code; for a server that cannot be reached it
+names the likely mistake (nothing listening, or an HTTP port such as /metrics).
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ class LrctlError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
     def __init__(self, message: str, field_violations: list[tuple[str, str]] | None = None,
-                 server_step: int | None = None) -> None:
+                 server_step: int | None = None, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = message.split(": ", 1)[-1] if reason is None else reason
         self.field_violations = field_violations or []
         self.server_step = server_step
 
@@ -36,6 +39,17 @@ class NotFound(LrctlError):
 
 class AlreadyExists(LrctlError):
     code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class SpecMismatch(AlreadyExists):
+    """`create_job(..., exist_ok=True)` found the job with another spec; `differences` are
+    lines like "policy.lr: 0.1 here, 0.05 on the server"."""
+
+    def __init__(self, job_id: str, differences: list[str]) -> None:
+        reason = f"job {job_id!r} exists with another spec: {'; '.join(differences)}"
+        super().__init__(f"ALREADY_EXISTS: {reason}", reason=reason)
+        self.job_id = job_id
+        self.differences = differences
 
 
 class FailedPrecondition(LrctlError):
@@ -67,8 +81,22 @@ ERRORS_BY_CODE = {cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyEx
                                             Unavailable, DeadlineExceeded)}
 
 
-def from_rpc_error(error: grpc.RpcError) -> LrctlError:
-    """The typed exception for a failed call, with BadRequest / StepConflict details decoded."""
+def unreachable_hint(details: str, target: str) -> str | None:
+    """What a failed connection most likely means, from gRPC's description of it."""
+    where = target or "the server"
+    if "Connection refused" in details:
+        return f"cannot connect to {where} (connection refused): is `lrctl serve` running at {where}?"
+    if "HTTP/2" in details or "http1" in details.lower():
+        return (f"{where} answered, but not with gRPC: is it an HTTP port such as the metrics port "
+                "(--metrics-port, default 9108)? Give the address `lrctl serve` prints as 'serving on'")
+    if "DNS resolution failed" in details or "Name or service not known" in details:
+        return f"cannot resolve the host of {where}"
+    return None
+
+
+def from_rpc_error(error: grpc.RpcError, target: str = "") -> LrctlError:
+    """The typed exception for a failed call, with BadRequest / StepConflict details decoded;
+    `target` (the address dialled) lets an unreachable server's error name it."""
     violations: list[tuple[str, str]] = []
     server_step = None
     status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
@@ -82,8 +110,9 @@ def from_rpc_error(error: grpc.RpcError) -> LrctlError:
             detail.Unpack(conflict)
             server_step = conflict.server_step
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-    details = error.details() if isinstance(error, grpc.Call) else str(error)
+    details = (error.details() if isinstance(error, grpc.Call) else str(error)) or ""
+    reason = (unreachable_hint(details, target) if code == grpc.StatusCode.UNAVAILABLE else None) or details
     cls = ERRORS_BY_CODE.get(code, LrctlError)
-    exc = cls(f"{code.name}: {details}", violations, server_step)
+    exc = cls(f"{code.name}: {reason}", violations, server_step, reason=reason)
     exc.code = code
     return exc

@@ -27,15 +27,19 @@ class Event:
 
 @dataclass(frozen=True)
 class Decision:
-    """The server's answer to a report: `lr` equals torch's LR right after the same plateau step."""
+    """The server's answer to a report: `lr` equals torch's LR right after the same plateau step.
+
+    `duplicate_metrics` were already recorded for this step (not counted again);
+    `unused_metrics` are read by no part of the job's policy (stored, but they change nothing)."""
 
     lr: float
     should_stop: bool
     version: int
     events: tuple[Event, ...]
     duplicate_metrics: tuple[str, ...]
+    unused_metrics: tuple[str, ...] = ()
 
     @classmethod
     def from_proto(cls, reply: controller_pb2.ReportMetricsResponse) -> "Decision":
-        return cls(reply.lr, reply.should_stop, reply.version,
-                   tuple(Event.from_proto(e) for e in reply.events), tuple(reply.duplicate_metrics))
+        return cls(reply.lr, reply.should_stop, reply.version, tuple(Event.from_proto(e) for e in reply.events),
+                   tuple(reply.duplicate_metrics), tuple(reply.unused_metrics))

@@ -5,21 +5,23 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, NamedTuple
+from typing import Any, Callable, Iterator, Mapping, NamedTuple, TypeVar
 
 import numpy as np
 
 from lrctl import chunk_messages, wire
 from lrctl.channel import retried
-from lrctl.errors import Unavailable
+from lrctl.errors import LrctlError, NotFound, Unavailable
 from lrctl.events import Decision, Event
 from lrctl.lease import Lease
+from lrctl.notices import warn_skipped_step, warn_unused_metrics
 from lrctl.policy import to_policy
+from lrctl.step_result import StepResult
 from lrctl.tensors import REPLY_MODES, Assembler, dtype_code, to_chunks
+from lrctl.transport import Transport
 from lrctl.v1 import controller_pb2, optimizer_pb2, policy_pb2
 
-if TYPE_CHECKING:
-    from lrctl.client import Client
+T = TypeVar("T")
 
 DEFAULT_HORIZON = 1000
 FOLLOW_FIRST_BACKOFF = 0.1
@@ -33,27 +35,32 @@ class Pulled(NamedTuple):
 
 
 class Job:
-    """Operations on one job. `lr(step)` costs one RPC per `horizon` steps while nothing changes.
+    """Operations on one job over `transport`. `lr(step)` costs one RPC per `horizon` steps
+    while nothing changes.
 
     The lease is dropped whenever this handle learns of a new job version: from its own
     report, override or policy update, or — for ranks that never report — from the
-    WatchJob stream that `follow()` starts.
+    WatchJob stream that `follow()` starts. A deleted job's lease is dropped at the next
+    contact with the server (any call answered NOT_FOUND, or the end of `follow()`'s
+    watch); until then `lr()` keeps answering from the lease, without a call.
 
     `token` is the job's bearer token on handles from create_job and import_job (None on
     others); it grants this job's calls only: `lrctl.Client(target, token=job.token)`.
+    `created` is True when the call that made this handle created the job.
     """
 
-    def __init__(self, client: "Client", job_id: str, horizon: int = DEFAULT_HORIZON, *,
-                 token: str | None = None) -> None:
-        self.client = client
+    def __init__(self, transport: Transport, job_id: str, horizon: int = DEFAULT_HORIZON, *,
+                 token: str | None = None, created: bool = False) -> None:
+        self.transport = transport
         self.job_id = job_id
         self.token = token
+        self.created = created
         self.horizon = horizon
         self._lease: Lease | None = None
         self._follower: threading.Thread | None = None
         self.rpc_count = 0
         self._shapes: dict[str, tuple[int, ...]] = {}
-        self.last_step_result: optimizer_pb2.StepResult | None = None
+        self._warned_unused: set[str] = set()
 
     def __repr__(self) -> str:
         return f"Job({self.job_id!r})"
@@ -66,7 +73,7 @@ class Job:
             lr = lease.get(step)
             if lr is not None:
                 return lr
-        reply = self.client._call("GetLearningRate", controller_pb2.GetLearningRateRequest(
+        reply = self._call("GetLearningRate", controller_pb2.GetLearningRateRequest(
             job_id=self.job_id, step=step, horizon=self.horizon))
         self.rpc_count += 1
         self._lease = Lease(step, list(reply.lrs), reply.version)
@@ -74,7 +81,7 @@ class Job:
 
     def lease(self, step: int, horizon: int) -> controller_pb2.GetLearningRateResponse:
         """The raw GetLearningRate answer (LRs for [step, step + horizon) and the version)."""
-        return self.client._call("GetLearningRate", controller_pb2.GetLearningRateRequest(
+        return self._call("GetLearningRate", controller_pb2.GetLearningRateRequest(
             job_id=self.job_id, step=step, horizon=horizon))
 
     def invalidate(self, version: int | None = None) -> None:
@@ -83,14 +90,33 @@ class Job:
         if lease is not None and (version is None or version != lease.version):
             self._lease = None
 
+    def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        return self._contact(lambda: self.transport.call(method, request, timeout))
+
+    def _contact(self, call: Callable[[], T]) -> T:
+        """`call()`; a NOT_FOUND answer means the job is gone, so its lease goes too."""
+        try:
+            return call()
+        except NotFound:
+            self._lease = None
+            raise
+
     # ---- metrics and decisions --------------------------------------------------------
     def report(self, step: int, metrics: Mapping[str, float] | None = None, **named: float) -> Decision:
-        """One ReduceLROnPlateau.step(x) (and early-stopping check) at `step`; retried safely."""
+        """One ReduceLROnPlateau.step(x) (and early-stopping check) at `step`; retried safely.
+
+        A metric the job's policy does not read is stored but changes nothing: the decision
+        lists it in `unused_metrics`, and this handle warns once per such name
+        (lrctl.UnusedMetricWarning)."""
         values = {**(metrics or {}), **named}
-        reply = self.client._call("ReportMetrics", controller_pb2.ReportMetricsRequest(
+        reply = self._call("ReportMetrics", controller_pb2.ReportMetricsRequest(
             job_id=self.job_id, step=step, metrics=values))
         self.invalidate(reply.version)
-        return Decision.from_proto(reply)
+        decision = Decision.from_proto(reply)
+        fresh = [name for name in decision.unused_metrics if name not in self._warned_unused]
+        self._warned_unused.update(fresh)
+        warn_unused_metrics(self.job_id, fresh)
+        return decision
 
     # ---- operator actions -------------------------------------------------------------
     def override(self, *, lr: float | None = None, scale: float | None = None, until_step: int = 0,
@@ -103,20 +129,20 @@ class Job:
             override.lr = lr
         else:
             override.scale = scale
-        job = self.client._call("SetOverride", controller_pb2.SetOverrideRequest(
+        job = self._call("SetOverride", controller_pb2.SetOverrideRequest(
             job_id=self.job_id, override=override))
         self.invalidate(job.version)
         return job
 
     def clear_override(self, reason: str = "") -> controller_pb2.Job:
-        job = self.client._call("ClearOverride", controller_pb2.ClearOverrideRequest(
+        job = self._call("ClearOverride", controller_pb2.ClearOverrideRequest(
             job_id=self.job_id, reason=reason))
         self.invalidate(job.version)
         return job
 
     def update_policy(self, policy: Mapping[str, Any] | policy_pb2.Policy, *, reason: str = "",
                       expected_policy_version: int = 0) -> controller_pb2.Job:
-        job = self.client._call("UpdatePolicy", controller_pb2.UpdatePolicyRequest(
+        job = self._call("UpdatePolicy", controller_pb2.UpdatePolicyRequest(
             job_id=self.job_id, policy=to_policy(policy), reason=reason,
             expected_policy_version=expected_policy_version))
         self.invalidate(job.version)
@@ -124,19 +150,26 @@ class Job:
 
     # ---- inspection -------------------------------------------------------------------
     def info(self) -> controller_pb2.Job:
-        return self.client._call("GetJob", controller_pb2.GetJobRequest(job_id=self.job_id))
+        return self._call("GetJob", controller_pb2.GetJobRequest(job_id=self.job_id))
 
     def events(self, since_version: int = 0, page_size: int = 1000) -> list[Event]:
-        reply = self.client._call("ListJobEvents", controller_pb2.ListJobEventsRequest(
+        reply = self._call("ListJobEvents", controller_pb2.ListJobEventsRequest(
             job_id=self.job_id, since_version=since_version, page_size=page_size))
         return [Event.from_proto(e) for e in reply.events]
 
     def watch(self, since_version: int = 0, timeout: float | None = None) -> Iterator[Event]:
-        """Stored events after `since_version`, then live ones, until the job is deleted."""
-        for event in self.client._stream("WatchJob", controller_pb2.WatchJobRequest(
-                job_id=self.job_id, since_version=since_version), timeout, end_on_cancel=True):
-            self.invalidate(event.version)
-            yield Event.from_proto(event)
+        """Stored events after `since_version`, then live ones, until the job is deleted
+        (then the lease goes too) or the client is closed."""
+        events = self.transport.stream("WatchJob", controller_pb2.WatchJobRequest(
+            job_id=self.job_id, since_version=since_version), timeout, end_on_cancel=True)
+        try:
+            for event in events:
+                self.invalidate(event.version)
+                yield Event.from_proto(event)
+        except NotFound:
+            self._lease = None
+            raise
+        self._lease = None
 
     def follow(self) -> None:
         """Keeps the lease fresh from a background WatchJob stream (for ranks that never report).
@@ -157,6 +190,8 @@ class Job:
                     for event in self.watch(since_version=version):
                         version, backoff = event.version, FOLLOW_FIRST_BACKOFF
                     return
+                except NotFound:
+                    return
                 except Unavailable:
                     time.sleep(backoff)
                     backoff = min(backoff * 2, FOLLOW_MAX_BACKOFF)
@@ -176,16 +211,19 @@ class Job:
             for chunk in to_chunks(params, wire_dtype, chunk_bytes, self._shapes):
                 yield chunk_messages.encode(chunk)
 
-        return retried(lambda: self.client._call("UploadParameters", requests(), timeout)).elements
+        return retried(lambda: self._call("UploadParameters", requests(), timeout)).elements
 
     def step(self, step: int, grads: Mapping[str, Any], *, reply: str = "all", wire_dtype: str = "float32",
-             chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> dict[str, Any] | None:
+             chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> StepResult:
         """Sends the gradients of `step` ({name: array}, or {name: lrctl.Rows} for rows of 2-D
-        tensors; a tensor left out does not change) and returns the updated parameters: all,
-        only what the step changed (`reply="touched"`: its dense tensors, and Rows of the touched
-        rows), or None (`reply="none"`). Exactly once: retrying a step that was
-        applied returns the current parameters and applies nothing (`last_step_result.duplicate`).
-        A step the server does not expect raises FailedPrecondition with `.server_step`."""
+        tensors; a tensor left out does not change) and returns a StepResult whose `params`
+        are the updated parameters: all, only what the step changed (`reply="touched"`: its
+        dense tensors, and Rows of the touched rows), or None (`reply="none"`).
+
+        Exactly once: retrying a step that was applied returns the current parameters and
+        applies nothing (`result.duplicate`). A gradient holding NaN/inf is skipped by the
+        server (`result.skipped_nonfinite`, and a lrctl.NonFiniteGradientWarning). A step the
+        server does not expect raises FailedPrecondition with `.server_step`."""
         if reply not in REPLY_MODES:
             raise ValueError(f"reply must be one of {', '.join(REPLY_MODES)}, not {reply!r}")
         header = optimizer_pb2.StepHeader(job_id=self.job_id, step=step, reply_mode=REPLY_MODES[reply],
@@ -196,18 +234,22 @@ class Job:
             for chunk in to_chunks(grads, wire_dtype, chunk_bytes, self._shapes):
                 yield chunk_messages.encode(chunk)
 
-        def attempt() -> Assembler:
-            assembler = Assembler()
-            for message in self.client._stream("Step", requests(), timeout or self.client.timeout):
+        def attempt() -> tuple[optimizer_pb2.StepResult | None, Assembler]:
+            assembler, result = Assembler(), None
+            for message in self.transport.stream("Step", requests(), timeout or self.transport.timeout):
                 if message.HasField("result"):
-                    self.last_step_result = message.result
+                    result = message.result
                 else:
                     assembler.add(message.chunk)
-            return assembler
+            return result, assembler
 
-        assembler = retried(attempt)
+        result, assembler = self._contact(lambda: retried(attempt))
+        if result is None:
+            raise LrctlError(f"the server answered step {step} of job {self.job_id!r} without its result")
         self._shapes.update(assembler.shapes)
-        return None if reply == "none" else assembler.tensors()
+        if result.skipped_nonfinite:
+            warn_skipped_step(self.job_id, step)
+        return StepResult.from_proto(result, None if reply == "none" else assembler.tensors())
 
     def pull(self, *, wire_dtype: str = "float32", chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES,
              timeout: float | None = None) -> Pulled:
@@ -217,14 +259,14 @@ class Job:
                                                       chunk_bytes=chunk_bytes)
         def attempt() -> tuple[int, Assembler]:
             assembler, step = Assembler(), 0
-            for message in self.client._stream("PullParameters", request, timeout or self.client.timeout):
+            for message in self.transport.stream("PullParameters", request, timeout or self.transport.timeout):
                 if message.HasField("header"):
                     step = message.header.server_step
                 else:
                     assembler.add(message.chunk)
             return step, assembler
 
-        step, assembler = retried(attempt)
+        step, assembler = self._contact(lambda: retried(attempt))
         self._shapes.update(assembler.shapes)
         return Pulled(step, assembler.tensors())
 
@@ -236,8 +278,9 @@ class Job:
         def attempt() -> int:
             size = 0
             with open(path, "wb") as file:
-                for message in self.client._stream("ExportJob", request, timeout or self.client.timeout):
+                for message in self.transport.stream("ExportJob", request, timeout or self.transport.timeout):
                     size += file.write(message.data)
             return size
 
-        return retried(attempt)
+        return self._contact(lambda: retried(attempt))
+

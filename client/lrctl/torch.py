@@ -24,6 +24,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from lrctl.events import Decision
 from lrctl.errors import FailedPrecondition
 from lrctl.job import Job, Pulled
+from lrctl.step_result import StepResult
 from lrctl.tensors import Rows
 
 # Keys of state_dict(); the optimizer and the job handle (a live channel) are not state.
@@ -150,7 +151,8 @@ class RemoteOptimizer(Optimizer):
     Sparse gradients (`nn.Embedding(sparse=True)`) go as their rows and are updated lazily,
     like torch.optim.SparseAdam; dense ones go whole. The server replies with what it changed:
     the dense tensors and the touched rows. A parameter whose `.grad` is None is not sent and
-    does not change, as with torch.optim.
+    does not change, as with torch.optim. `last_result` is the last step's StepResult (its LR,
+    and whether the server skipped it for a NaN/inf gradient, which also warns).
     """
 
     def __init__(self, params: NamedParams, job: Job, *, wire_dtype: str = "float32",
@@ -168,6 +170,7 @@ class RemoteOptimizer(Optimizer):
             self.wire_options["chunk_bytes"] = chunk_bytes
         self.step_count = 0
         self.last_lr: float | None = None
+        self.last_result: StepResult | None = None
         super().__init__([tensor for _, tensor in named], {"lr": 0.0})
         self._sync()
 
@@ -209,10 +212,11 @@ class RemoteOptimizer(Optimizer):
                 grads[name] = Rows(grad.indices()[0].cpu().numpy(), grad.values().cpu().numpy(), tuple(grad.shape))
             else:
                 grads[name] = grad.detach().cpu().numpy()
-        self._write(self.job.step(self.step_count, grads, reply="touched", **self.wire_options))
-        result = self.job.last_step_result
-        self.step_count = result.server_step if result is not None else self.step_count + 1
-        self.last_lr = result.lr if result is not None else None
+        result = self.job.step(self.step_count, grads, reply="touched", **self.wire_options)
+        self._write(result.params or {})
+        self.step_count = result.server_step
+        self.last_lr = result.lr
+        self.last_result = result
         self._set_lr()
         return loss
 

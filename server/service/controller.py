@@ -16,6 +16,7 @@ from lrctl.server import policies
 from lrctl.server.errors import FieldViolation, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from lrctl.server.jobs import JobRegistry, issue_job_token
 from lrctl.server.offload import Offload
+from lrctl.server.policies.metrics_read import unused_metrics
 from lrctl.server.service.job_codec import (
     event_to_proto,
     job_to_proto,
@@ -126,9 +127,12 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     async def ReportMetrics(self, request: controller_pb2.ReportMetricsRequest,
                             context: grpc.aio.ServicerContext) -> controller_pb2.ReportMetricsResponse:
         decision = await self._offload.control(self._jobs.report, request.job_id, request.step, dict(request.metrics))
+        view = self._jobs.cached(request.job_id)  # the report loaded it: no I/O on the loop
+        unused = unused_metrics(view.spec.policy, request.metrics) if view is not None else ()
         return controller_pb2.ReportMetricsResponse(
             lr=decision.lr, should_stop=decision.should_stop, version=decision.version,
-            events=[event_to_proto(e) for e in decision.events], duplicate_metrics=decision.duplicate_metrics)
+            events=[event_to_proto(e) for e in decision.events], duplicate_metrics=decision.duplicate_metrics,
+            unused_metrics=unused)
 
     @translated
     async def SetOverride(self, request: controller_pb2.SetOverrideRequest,
@@ -193,5 +197,6 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
             result = policies.preview(policy, request.steps, metrics)
             return controller_pb2.PreviewScheduleResponse(
                 lrs=result.lrs.tolist(), events=[preview_event_to_proto(e) for e in result.events],
-                stop_step=result.stop_step)
+                stop_step=result.stop_step,
+                unused_metrics=unused_metrics(policy, {name for point in request.metrics for name in point.metrics}))
         return await self._offload.control(preview)

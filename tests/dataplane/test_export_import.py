@@ -30,8 +30,9 @@ def grads(step: int) -> dict[str, np.ndarray]:
 def train(job: lrctl.Job, steps: range) -> tuple[dict[str, np.ndarray], list[float]]:
     lrs = []
     for step in steps:
-        last = job.step(step, grads(step))
-        lrs.append(job.last_step_result.lr)
+        result = job.step(step, grads(step))
+        last = result.params
+        lrs.append(result.lr)
         if step % 5 == 4:
             job.report(step + 1, val_loss=1.0 + (step % 3))  # flat/rising loss: plateau reductions
     return last, lrs

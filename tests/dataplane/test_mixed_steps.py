@@ -52,7 +52,7 @@ def test_rows_and_dense_tensors_in_one_step_match_sparse_adam_and_adam(client: l
         for scheduler in schedulers:
             scheduler.step()
         reply = job.step(step, {"table": lrctl.Rows(rows, table_grad), **dense_grads}, reply="touched",
-                         chunk_bytes=128)
+                         chunk_bytes=128).params
         assert sorted(reply) == ["b", "table", "w"]
         np.testing.assert_array_equal(reply["table"].rows, np.unique(rows))
         worst = max(worst, max_rel_error(reply["table"].values, peer["table"].detach().numpy()[np.unique(rows)]))
@@ -88,7 +88,7 @@ def test_tensors_left_out_of_a_step_are_like_a_none_grad(client: lrctl.Client) -
             tensor.grad = torch.from_numpy(grads[name]) if name in grads else None
         optimizer.step()
         scheduler.step()
-        touched = job.step(step, grads, reply="touched")
+        touched = job.step(step, grads, reply="touched").params
         assert sorted(touched) == sorted(grads), "a touched reply carries only the tensors the step changed"
         pulled = job.pull().params
         for name, tensor in peer.items():
@@ -104,8 +104,8 @@ def test_a_step_with_no_tensors_changes_no_parameter(client: lrctl.Client) -> No
     job = client.create_job("mixed-empty", POLICY, optimizer={"adam": {}})
     job.init_params(start())
     before = job.pull()
-    assert job.step(0, {}, reply="touched") == {}
-    assert job.last_step_result.server_step == 1
+    result = job.step(0, {}, reply="touched")
+    assert result.params == {} and result.server_step == 1
     after = job.pull()
     for name, value in before.params.items():
         np.testing.assert_array_equal(after.params[name], value)
@@ -122,7 +122,7 @@ def test_clipping_measures_rows_and_dense_tensors_together(client: lrctl.Client,
     rows = np.array([2, 5, 2])
     table_grad = np.full((3, 8), 0.25, np.float32)
     w_grad = np.full((8, 4), 0.5, np.float32)
-    reply = job.step(0, {"table": lrctl.Rows(rows, table_grad), "w": w_grad}, reply="touched")
+    reply = job.step(0, {"table": lrctl.Rows(rows, table_grad), "w": w_grad}, reply="touched").params
     coalesced = np.stack([table_grad[0] + table_grad[2], table_grad[1]])
     norms = {"table": float(np.linalg.norm(coalesced)), "w": float(np.linalg.norm(w_grad))}
     limit = next(iter(clipping.values()))

@@ -41,8 +41,9 @@ def test_remote_steps_match_torch(client: lrctl.Client, case: str) -> None:
     worst = 0.0
     for step, grads in enumerate(gradients(STEPS)):
         lr = peer.step(grads)
-        ours = job.step(step, grads, chunk_bytes=512 if step % 2 else 1 << 20)
-        assert job.last_step_result.lr == pytest.approx(lr, rel=1e-12)
+        result = job.step(step, grads, chunk_bytes=512 if step % 2 else 1 << 20)
+        assert result.lr == pytest.approx(lr, rel=1e-12)
+        ours = result.params
         theirs = peer.params()
         worst = max(worst, *(max_rel_error(ours[name], theirs[name]) for name in theirs))
     print(f"{case}: max rel error vs torch over {STEPS} remote steps: {worst:.2e}")

@@ -44,7 +44,7 @@ def test_sigkill_resumes_from_the_last_snapshot(tmp_path: pathlib.Path) -> None:
             job.init_params(initial())
             replies = {0: initial()}
             for step in range(13):
-                replies[step + 1] = job.step(step, grads(step))
+                replies[step + 1] = job.step(step, grads(step)).params
         server.kill()
         assert snapshot_files(tmp_path) == ["crash.npz"], "one complete file, no temporary left behind"
 
@@ -58,7 +58,7 @@ def test_sigkill_resumes_from_the_last_snapshot(tmp_path: pathlib.Path) -> None:
             assert step == 10
             assert_params_equal(params, replies[10])
             for step in range(10, 13):
-                again = job.step(step, grads(step))
+                again = job.step(step, grads(step)).params
                 assert_params_equal(again, replies[step + 1])  # optimizer state came back too
     finally:
         server.kill()
@@ -76,7 +76,7 @@ def test_sigkill_during_steps_never_leaves_a_torn_snapshot(tmp_path: pathlib.Pat
             def train() -> None:
                 for step in range(10_000):
                     try:
-                        replies[step + 1] = job.step(step, grads(step))
+                        replies[step + 1] = job.step(step, grads(step)).params
                     except lrctl.LrctlError:
                         return
                     if step >= 6:
@@ -106,7 +106,7 @@ def test_sigterm_writes_a_snapshot(tmp_path: pathlib.Path) -> None:
             job = client.create_job("graceful", POLICY, optimizer={**OPTIMIZER, "snapshot_every_steps": 0})
             job.init_params(initial())
             for step in range(7):
-                last = job.step(step, grads(step))
+                last = job.step(step, grads(step)).params
         assert server.terminate() == 0
         with np.load(tmp_path / "snapshots" / "graceful.npz", allow_pickle=False) as snapshot:
             assert {"params", "state.exp_avg", "state.exp_avg_sq", "meta"} <= set(snapshot.files)

@@ -47,7 +47,7 @@ def test_sparse_steps_match_torch(client: lrctl.Client, case: str) -> None:
             table.grad = torch.sparse_coo_tensor(torch.from_numpy(rows)[None], torch.from_numpy(values), TABLE)
             peer.step()
         scheduler.step()
-        reply = job.step(step, {"table": lrctl.Rows(rows, values)}, reply="touched", chunk_bytes=256)
+        reply = job.step(step, {"table": lrctl.Rows(rows, values)}, reply="touched", chunk_bytes=256).params
         touched = reply["table"]
         np.testing.assert_array_equal(touched.rows, np.unique(rows))
         worst = max(worst, max_rel_error(touched.values, table.detach().numpy()[touched.rows]))
@@ -85,8 +85,9 @@ def test_retried_sparse_step_returns_the_touched_rows_and_applies_nothing(client
     job = client.create_job("rows-retry", POLICY, optimizer={"adagrad": {}})
     job.init_params({"table": np.ones(TABLE, np.float32)})
     grads = {"table": lrctl.Rows(np.array([4, 9, 4]), np.ones((3, TABLE[1]), np.float32))}
-    first = job.step(0, grads, reply="touched")["table"]
-    again = job.step(0, grads, reply="touched")["table"]
-    assert job.last_step_result.duplicate
+    first = job.step(0, grads, reply="touched").params["table"]
+    result = job.step(0, grads, reply="touched")
+    assert result.duplicate
+    again = result.params["table"]
     np.testing.assert_array_equal(again.rows, [4, 9])
     np.testing.assert_array_equal(again.values, first.values)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -43,14 +44,13 @@ def assert_unchanged(job: lrctl.Job, before: lrctl.Pulled) -> None:
 def test_retry_returns_the_same_parameters_and_applies_nothing(client: lrctl.Client) -> None:
     job = new_job(client, steps=0)
     first = job.step(0, grads())
-    assert not job.last_step_result.duplicate and job.last_step_result.server_step == 1
+    assert not first.duplicate and first.server_step == 1
     again = job.step(0, grads(99))
-    assert job.last_step_result.duplicate and job.last_step_result.server_step == 1
+    assert again.duplicate and again.server_step == 1
     for name in SHAPES:
-        np.testing.assert_array_equal(again[name], first[name])
+        np.testing.assert_array_equal(again.params[name], first.params[name])
     assert job.pull().step == 1
-    job.step(1, grads())
-    assert job.last_step_result.server_step == 2
+    assert job.step(1, grads()).server_step == 2
 
 
 @pytest.mark.parametrize("requested", [5, 3, 0])
@@ -107,8 +107,7 @@ def test_bad_gradients_are_refused_and_change_nothing(client: lrctl.Client, case
     if field:
         assert any(f.startswith(field) for f, _ in error.value.field_violations), error.value.field_violations
     assert_unchanged(job, before)
-    job.step(before.step, grads())
-    assert job.last_step_result.server_step == before.step + 1, "the refused step was not consumed"
+    assert job.step(before.step, grads()).server_step == before.step + 1, "the refused step was not consumed"
 
 
 def test_a_stream_must_start_with_its_header(client: lrctl.Client) -> None:
@@ -133,13 +132,14 @@ def test_nonfinite_gradient_skipped_and_counted_under_skip(client: lrctl.Client)
     before = job.pull()
     bad = grads()
     bad["b"][0] = np.inf
-    after = job.step(before.step, bad)
-    result = job.last_step_result
+    with pytest.warns(lrctl.NonFiniteGradientWarning, match=f"step {before.step} was skipped"):
+        result = job.step(before.step, bad)
     assert result.skipped_nonfinite and result.server_step == before.step + 1
     for name in SHAPES:
-        np.testing.assert_array_equal(after[name], before.params[name])
-    job.step(before.step + 1, grads())
-    assert not job.last_step_result.skipped_nonfinite
+        np.testing.assert_array_equal(result.params[name], before.params[name])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", lrctl.NonFiniteGradientWarning)
+        assert not job.step(before.step + 1, grads()).skipped_nonfinite
 
 
 def test_data_plane_preconditions(client: lrctl.Client) -> None:
@@ -178,8 +178,7 @@ def test_concurrent_senders_of_one_step_apply_it_once(client: lrctl.Client, serv
     def send() -> None:
         with lrctl.Client(server.address) as own:
             handle = own.job(job.job_id)
-            handle.step(0, grads())
-            results.append(handle.last_step_result.duplicate)
+            results.append(handle.step(0, grads()).duplicate)
 
     threads = [threading.Thread(target=send) for _ in range(4)]
     for thread in threads:

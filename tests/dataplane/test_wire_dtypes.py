@@ -55,7 +55,7 @@ def test_bfloat16_step_halves_the_bytes_and_keeps_float32_master_copies(client: 
     peer = TorchRun(torch.optim.Adam, {}, params)
     peer.step(rounded[0])
     for step in range(1, len(grads)):
-        reply = job.step(step, grads[step], wire_dtype="bfloat16")
+        reply = job.step(step, grads[step], wire_dtype="bfloat16").params
         peer.step(rounded[step])
     master = job.pull().params
     theirs = peer.params()

@@ -78,7 +78,7 @@ class Trainer(threading.Thread):
                 self.sent = step
                 started = time.monotonic()
                 try:
-                    params = job.step(step, grads(self.seed, step))
+                    params = job.step(step, grads(self.seed, step)).params
                 except lrctl.LrctlError as error:
                     self.error = error
                     return

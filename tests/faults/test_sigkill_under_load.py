@@ -96,19 +96,20 @@ def check_data_job(job: lrctl.Job, trainer: Trainer, snapshot: tuple[int, bytes]
             assert_params_equal(params, trainer.replies[server_step])
     else:
         try:
-            job.step(first_new, grads(seed, first_new))
+            first = job.step(first_new, grads(seed, first_new))
         except lrctl.FailedPrecondition as conflict:
             server_step = next_step = conflict.server_step
         else:  # the server was at first_new, or one further (the step in flight was applied)
-            server_step = first_new + int(job.last_step_result.duplicate)
+            server_step = first_new + int(first.duplicate)
             next_step = first_new + 1
     assert server_step == snapshot_step, "the server resumed from its snapshot file"
     assert server_step % SNAPSHOT_EVERY == 0
     lowest = first_new // SNAPSHOT_EVERY * SNAPSHOT_EVERY  # written before the last acknowledged reply
     assert lowest <= server_step <= trainer.sent + 1, (trainer.acked, trainer.sent, server_step)
     for step in range(next_step, next_step + 3):
-        again = job.step(step, grads(seed, step))
-        assert not job.last_step_result.duplicate
+        result = job.step(step, grads(seed, step))
+        assert not result.duplicate
+        again = result.params
         if step + 1 in trainer.replies:  # the restored optimizer state reproduces the original step
             assert_params_equal(again, trainer.replies[step + 1])
 

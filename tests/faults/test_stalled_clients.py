@@ -90,8 +90,8 @@ def test_a_stalled_client_holds_only_its_buffer_and_gives_it_back_when_it_goes(k
                 thread.start()
             with pytest.raises(lrctl.FailedPrecondition):  # refused at once: nothing waits for the stalled call
                 job.step(5, {"w": np.ones(ELEMENTS, np.float32)}, timeout=2)
-            params = job.step(0, {"w": np.ones(ELEMENTS, np.float32)}, timeout=2)  # goes on beside it
-            assert not job.last_step_result.duplicate and params["w"].shape == (ELEMENTS,)
+            result = job.step(0, {"w": np.ones(ELEMENTS, np.float32)}, timeout=2)  # goes on beside it
+            assert not result.duplicate and result.params["w"].shape == (ELEMENTS,)
             started = time.monotonic()
             child.send_signal(signum)
             wait_for(lambda: steps_cancelled(server) == cancelled + 1, 10, "the stalled call to end")
@@ -106,7 +106,7 @@ def test_a_stalled_client_holds_only_its_buffer_and_gives_it_back_when_it_goes(k
             thread.join(30)
         assert metric_value(server.metrics_url, "lrctl_device_memory_bytes", device="cpu") == memory, \
             "every gradient buffer a step took was given back"
-        assert job.step(1, {"w": np.ones(ELEMENTS, np.float32)}, timeout=2)["w"].shape == (ELEMENTS,)
+        assert job.step(1, {"w": np.ones(ELEMENTS, np.float32)}, timeout=2).params["w"].shape == (ELEMENTS,)
     for thread in others:
         assert thread.error is None, thread.error
         assert len(thread.latencies) >= 10

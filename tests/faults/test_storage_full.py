@@ -77,7 +77,7 @@ def test_disk_full_refuses_writes_keeps_reads_and_recovers(tmp_path: pathlib.Pat
                 control.report(step, loss=1.0)
             data = client.create_job("data", DATA_POLICY, optimizer={"adam": {}, "snapshot_every_steps": 2})
             data.init_params(initial(1))
-            replies = {step + 1: data.step(step, grads(1, step)) for step in range(4)}  # snapshot at 4
+            replies = {step + 1: data.step(step, grads(1, step)).params for step in range(4)}  # snapshot at 4
             upload = client.create_job("upload", DATA_POLICY, optimizer={"sgd": {}})
             before = observed(control)
             snapshot_before = (tmp_path / "snapshots" / "data.npz").read_bytes()
@@ -92,7 +92,7 @@ def test_disk_full_refuses_writes_keeps_reads_and_recovers(tmp_path: pathlib.Pat
                 with pytest.raises(lrctl.ResourceExhausted, match="storage full"):
                     upload.init_params(initial(2))
                 for step in range(4, 7):  # snapshots due at 6 and (retried) at 7 both fail
-                    replies[step + 1] = data.step(step, grads(1, step))
+                    replies[step + 1] = data.step(step, grads(1, step)).params
                 assert server.health() == health_pb2.HealthCheckResponse.SERVING
                 assert client.job("control").lr(3) == before[2][3]
                 assert (tmp_path / "snapshots" / "data.npz").read_bytes() == snapshot_before
@@ -101,7 +101,7 @@ def test_disk_full_refuses_writes_keeps_reads_and_recovers(tmp_path: pathlib.Pat
                 with pytest.raises(lrctl.FailedPrecondition, match="upload"):
                     upload.pull()  # the refused upload left nothing behind
 
-            replies[8] = data.step(7, grads(1, 7))  # the retried snapshot succeeds
+            replies[8] = data.step(7, grads(1, 7)).params  # the retried snapshot succeeds
             meta, params = snapshot_meta(tmp_path, "data")
             assert meta["next_step"] == 8 and params.tobytes() == flat(replies[8]).tobytes()
             control.report(7, loss=0.4)

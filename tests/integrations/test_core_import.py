@@ -1,10 +1,10 @@
-"""`import lrctl` stays free of every training framework; only lrctl.torch/.keras/.huggingface pull them in."""
+"""`import lrctl` stays free of every training framework; only its integration modules pull them in."""
 from __future__ import annotations
 
 import subprocess
 import sys
 
-FRAMEWORKS = ("torch", "keras", "transformers", "tensorflow", "jax")
+FRAMEWORKS = ("torch", "keras", "transformers", "tensorflow", "jax", "optax", "lightning", "pytorch_lightning")
 
 
 def test_import_lrctl_imports_no_framework() -> None:

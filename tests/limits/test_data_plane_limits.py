@@ -193,5 +193,4 @@ def test_chunk_size_limit_for_incoming_chunks_and_requested_reply_chunks(client:
         optimizer_pb2.PullParametersRequest(job_id="chunks"), timeout=10)
     sizes = [len(message.chunk.data) for message in unset if message.HasField("chunk")]
     assert sizes == [590 * 4, 10 * 4], "an unset chunk size means the default, capped by the limit"
-    job.step(1, params(600, seed=2), **CHUNK)
-    assert job.last_step_result.server_step == 2
+    assert job.step(1, params(600, seed=2), **CHUNK).server_step == 2

@@ -4,12 +4,13 @@ from __future__ import annotations
 import argparse
 import os
 
-from lrctl.client import DEFAULT_TIMEOUT, TOKEN_ENV, Client
+from lrctl.client import DEFAULT_TARGET, DEFAULT_TIMEOUT, SERVER_ENV, TOKEN_ENV, Client
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", default=os.environ.get("LRCTL_SERVER", "127.0.0.1:50051"),
-                        help="server address host:port (env LRCTL_SERVER; default %(default)s)")
+    parser.add_argument("--server", default=None, metavar="HOST[:PORT]",
+                        help=f"server address (env {SERVER_ENV}; default {DEFAULT_TARGET}; a bare host "
+                             "means port 50051)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="deadline of each call in seconds")
     parser.add_argument("--token", default=None,
                         help=f"bearer token: an admin token, or a job's token for that job (env {TOKEN_ENV})")
@@ -18,7 +19,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", metavar="FILE", help="private key (PEM) of --tls-cert")
 
 
+def server_given(args: argparse.Namespace) -> bool:
+    """Whether the user named a server, with --server or LRCTL_SERVER."""
+    return bool(args.server or os.environ.get(SERVER_ENV))
+
+
 def connect(args: argparse.Namespace) -> Client:
-    """A Client as the global options say; --token falls back to env LRCTL_TOKEN."""
+    """A Client as the global options say; --server falls back to env LRCTL_SERVER, --token
+    to env LRCTL_TOKEN."""
     return Client(args.server, token=args.token, ca_file=args.tls_ca, cert_file=args.tls_cert,
                   key_file=args.tls_key, timeout=args.timeout)

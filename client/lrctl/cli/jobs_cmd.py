@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from google.protobuf import json_format
 
 from lrctl.cli.connection import connect
 from lrctl.cli.output import table
+from lrctl.cli.usage import UsageError
 from lrctl.client import Client
 from lrctl.policy import load_policy
 from lrctl.v1 import controller_pb2
@@ -27,8 +29,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument("--policy", required=True, help="policy file in protobuf's JSON mapping")
     create.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     create.set_defaults(run=create_job)
-    rm = verbs.add_parser("rm", help="delete a job and its history")
+    rm = verbs.add_parser("rm", help="delete a job and its history (asks first; --yes does not)")
     rm.add_argument("job")
+    rm.add_argument("--yes", "-y", action="store_true", help="delete without asking")
     rm.set_defaults(run=delete_job)
 
 
@@ -63,6 +66,9 @@ def show_job(args: argparse.Namespace) -> None:
 
 
 def create_job(args: argparse.Namespace) -> None:
+    bad = [label for label in args.label if "=" not in label]
+    if bad:
+        raise UsageError(f"--label takes KEY=VALUE, not {bad[0]!r}")
     labels = dict(label.split("=", 1) for label in args.label)
     with _client(args) as client:
         job = client.create_job(args.job, load_policy(args.policy), labels=labels)
@@ -70,7 +76,16 @@ def create_job(args: argparse.Namespace) -> None:
         print(f"token: {job.token}  (grants this job only; the server keeps only its hash)")
 
 
-def delete_job(args: argparse.Namespace) -> None:
+def delete_job(args: argparse.Namespace) -> int:
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"jobs rm deletes job {args.job!r} with its history and tokens; "
+                             "confirm with --yes (no terminal to ask on)")
+        answer = input(f"delete job {args.job!r} with its history and tokens? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print(f"kept {args.job}")
+            return 1
     with _client(args) as client:
         client.delete_job(args.job)
     print(f"deleted {args.job}")
+    return 0

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from lrctl.cli.connection import connect
 
@@ -30,7 +31,12 @@ def set_override(args: argparse.Namespace) -> None:
     print(f"{job.job_id}: override set (version {job.version}), lr now {job.current_lr:g}")
 
 
-def clear_override(args: argparse.Namespace) -> None:
+def clear_override(args: argparse.Namespace) -> int:
     with connect(args) as client:
-        job = client.job(args.job).clear_override(reason=args.reason)
+        handle = client.job(args.job)
+        if not handle.info().HasField("override"):
+            print(f"lrctl: job {args.job!r} has no override: nothing to clear", file=sys.stderr)
+            return 1
+        job = handle.clear_override(reason=args.reason)
     print(f"{job.job_id}: override cleared (version {job.version}), lr now {job.current_lr:g}")
+    return 0

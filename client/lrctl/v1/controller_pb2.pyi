@@ -262,18 +262,20 @@ class JobEvent(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class ReportMetricsResponse(_message.Message):
-    __slots__ = ("lr", "should_stop", "events", "version", "duplicate_metrics")
+    __slots__ = ("lr", "should_stop", "events", "version", "duplicate_metrics", "unused_metrics")
     LR_FIELD_NUMBER: _ClassVar[int]
     SHOULD_STOP_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_METRICS_FIELD_NUMBER: _ClassVar[int]
+    UNUSED_METRICS_FIELD_NUMBER: _ClassVar[int]
     lr: float
     should_stop: bool
     events: _containers.RepeatedCompositeFieldContainer[JobEvent]
     version: int
     duplicate_metrics: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, lr: _Optional[float] = ..., should_stop: _Optional[bool] = ..., events: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., version: _Optional[int] = ..., duplicate_metrics: _Optional[_Iterable[str]] = ...) -> None: ...
+    unused_metrics: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, lr: _Optional[float] = ..., should_stop: _Optional[bool] = ..., events: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., version: _Optional[int] = ..., duplicate_metrics: _Optional[_Iterable[str]] = ..., unused_metrics: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SetOverrideRequest(_message.Message):
     __slots__ = ("job_id", "override")
@@ -341,14 +343,16 @@ class PreviewScheduleRequest(_message.Message):
     def __init__(self, policy: _Optional[_Union[_policy_pb2.Policy, _Mapping]] = ..., steps: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[MetricsAtStep, _Mapping]]] = ...) -> None: ...
 
 class PreviewScheduleResponse(_message.Message):
-    __slots__ = ("lrs", "events", "stop_step")
+    __slots__ = ("lrs", "events", "stop_step", "unused_metrics")
     LRS_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     STOP_STEP_FIELD_NUMBER: _ClassVar[int]
+    UNUSED_METRICS_FIELD_NUMBER: _ClassVar[int]
     lrs: _containers.RepeatedScalarFieldContainer[float]
     events: _containers.RepeatedCompositeFieldContainer[JobEvent]
     stop_step: int
-    def __init__(self, lrs: _Optional[_Iterable[float]] = ..., events: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., stop_step: _Optional[int] = ...) -> None: ...
+    unused_metrics: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, lrs: _Optional[_Iterable[float]] = ..., events: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ..., stop_step: _Optional[int] = ..., unused_metrics: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StepConflict(_message.Message):
     __slots__ = ("server_step", "requested_step")
