@@ -23,8 +23,10 @@ def start_replicas(store_url: str, directory: pathlib.Path, count: int,
 
 
 def restart(replica: ServerProcess) -> ServerProcess:
-    """The same replica (data dir, store, flags) started again, on a new port."""
-    return ServerProcess(replica.data_dir, replica.extra_args, env=replica.env, module=replica.module).start()
+    """The same replica (data dir, store, flags) started again on the same address, where its
+    clients dial it (the last --listen wins)."""
+    return ServerProcess(replica.data_dir, [*replica.extra_args, "--listen", replica.address], env=replica.env,
+                         module=replica.module).start()
 
 
 def target(replicas: Sequence[ServerProcess]) -> str:
