@@ -34,14 +34,17 @@ RETRY_FIRST_BACKOFF = 0.05
 RETRY_MAX_BACKOFF = 2.0
 RETRY_MULTIPLIER = 2
 
-LOAD_BALANCING_POLICIES = ("round_robin", "pick_first")
+LOAD_BALANCING_CONFIG = {"round_robin": {}, "pick_first": {"shuffleAddressList": True}}
+LOAD_BALANCING_POLICIES = tuple(LOAD_BALANCING_CONFIG)
 DEFAULT_LOAD_BALANCING = "round_robin"
 """gRPC's own policies over the addresses a target resolves to (several replicas):
-round_robin spreads calls over the connected ones and leaves out one that is down, so a
-retried call goes to another replica."""
+round_robin spreads every client's calls over the connected replicas and leaves out one that
+is down, so a retried call goes to another; pick_first (addresses shuffled, so clients spread
+over the replicas) keeps one client on one replica until it fails, which keeps that
+replica's cached view of the client's job warm."""
 
 SERVICE_CONFIG = {
-    "loadBalancingConfig": [{DEFAULT_LOAD_BALANCING: {}}],
+    "loadBalancingConfig": [{DEFAULT_LOAD_BALANCING: LOAD_BALANCING_CONFIG[DEFAULT_LOAD_BALANCING]}],
     "methodConfig": [{
         "name": [{"service": "lrctl.v1.Controller", "method": m} for m in RETRIED_METHODS],
         "retryPolicy": {
@@ -131,7 +134,7 @@ def open_channel(target: str, *, token: str | None = None, credentials: grpc.Cha
     `load_balancing`: TLS with `credentials` (else plaintext), `token` on every call."""
     if load_balancing not in LOAD_BALANCING_POLICIES:
         raise ValueError(f"load_balancing must be one of {', '.join(LOAD_BALANCING_POLICIES)}, not {load_balancing!r}")
-    service_config = {**SERVICE_CONFIG, "loadBalancingConfig": [{load_balancing: {}}]}
+    service_config = {**SERVICE_CONFIG, "loadBalancingConfig": [{load_balancing: LOAD_BALANCING_CONFIG[load_balancing]}]}
     options = [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(service_config)),

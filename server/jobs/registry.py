@@ -205,13 +205,19 @@ class JobRegistry:
         """Makes `found` the cached view unless a newer one is there, and records the check.
         Views only move forward, whichever thread installs last."""
         newer = found.version > job.view.version
-        view = (found if isinstance(found, JobView) else job_view(found, self._decode_spec)) if newer else None
+        view = (found if isinstance(found, JobView) else self._view_of(found, job.view)) if newer else None
         with self._install_lock:
             if view is not None and view.version > job.view.version:
                 job.view = view
             job.checked = later(job.checked, checked)
             if forgets is not None:
                 job.rechecked = max(job.rechecked, forgets)
+
+    def _view_of(self, record: JobRecord, cached: JobView) -> JobView:
+        """The view of a newer row of a cached job; the spec is decoded again only if it changed
+        (another replica's report changes the state, not the spec)."""
+        return job_view(record, lambda document: cached.spec if document == cached.spec.document
+                        else self._decode_spec(document))
 
     def _gone(self, job_id: str, job: _Job) -> None:
         """Forgets a job another replica deleted: what a local delete does after its commit."""
@@ -394,7 +400,7 @@ class JobRegistry:
         def plan(record: JobRecord) -> JobUpdate | None:
             if record.create_time != job.view.create_time:
                 raise NotFound(f"job {job_id!r} not found")  # deleted, and created again, meanwhile
-            view = job.view if record.version == job.view.version else job_view(record, self._decode_spec)
+            view = job.view if record.version == job.view.version else self._view_of(record, job.view)
             outcome = change(view)
             planned.append((outcome, view))
             write = outcome.write

@@ -116,3 +116,39 @@ def test_an_outage_of_every_replica_is_ridden_out(replicas) -> None:
     print(f"outage of every replica for {time.monotonic() - stopped_at:.0f} s: {len(pending)} reports queued and "
           f"re-sent, {loop.job.degraded.held_lr} LRs held")
     client.close()
+
+
+def handled(replica, method: str = "GetLearningRate") -> float:
+    import urllib.request
+
+    text = urllib.request.urlopen(replica.metrics_url, timeout=5).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("grpc_server_handled_total{") and f'grpc_method="{method}"' in line)
+
+
+@pytest.mark.parametrize("policy", ["round_robin", "pick_first"])
+def test_either_policy_fails_over_replica_after_replica(replicas, policy: str) -> None:
+    """Two of the three replicas are SIGKILLed one after the other: the loop goes on through
+    whichever is left. round_robin spreads the calls over all three before."""
+    client = lrctl.Client(target(replicas), timeout=5, load_balancing=policy, outage_tolerance_seconds=0)
+    client.create_job("both", POLICY)
+    loop = Loop(client, "both", steps=100_000)
+    loop.start()
+    time.sleep(1.5)
+    if policy == "round_robin":
+        assert all(handled(replica) > 0 for replica in replicas)
+    for victim in replicas[:2]:
+        victim.kill()
+        time.sleep(1.5)
+    loop.stop.set()
+    loop.join(30)
+    assert loop.error is None, loop.error
+    assert stored_report_steps(client, "both") == sorted(loop.decisions)
+    client.close()
+
+
+def test_a_dns_target_reaches_a_replica(replicas) -> None:
+    port = replicas[0].address.rsplit(":", 1)[1]
+    with lrctl.Client(f"dns:///localhost:{port}", timeout=5) as client:
+        client.create_job("by-name", POLICY)
+        assert client.job("by-name").lr(0) == pytest.approx(0.1)
