@@ -148,7 +148,7 @@ def failover_gaps(replicas: list[ServerProcess], kills: int) -> dict:
 def commit_to_watch(a: str, b: str, reports: int = 300) -> dict:
     """From a report acknowledged by replica A to its event on a WatchJob connected to B."""
     writer, reader = lrctl.Client(a), lrctl.Client(b)
-    writer.create_job("watched", {"lr": 0.1})
+    writer.create_job("watched", POLICY)
     arrived: dict[int, float] = {}
     ready = threading.Event()
 

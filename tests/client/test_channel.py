@@ -58,12 +58,9 @@ def test_retried_runs_again_on_unavailable_only(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_only_grpcs_own_load_balancing_policies_are_accepted() -> None:
-    import json
-
     from lrctl.channel import LOAD_BALANCING_CONFIG, SERVICE_CONFIG, open_channel
 
     assert SERVICE_CONFIG["loadBalancingConfig"] == [{"round_robin": {}}]
     assert LOAD_BALANCING_CONFIG["pick_first"] == {"shuffleAddressList": True}
     with pytest.raises(ValueError, match="load_balancing must be one of round_robin, pick_first"):
         open_channel("ipv4:127.0.0.1:1,127.0.0.1:2", load_balancing="ring_hash")
-    json.dumps(SERVICE_CONFIG)
