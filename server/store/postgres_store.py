@@ -186,11 +186,11 @@ class PostgresStore:
             try:
                 with self._pool.connection() as conn:
                     return conn.execute(sql, args).fetchall()
+            except psycopg_pool.PoolTimeout:
+                raise storage_unavailable(f"no connection to {self.where} within {POOL_TIMEOUT:g} s") from None
             except psycopg.OperationalError as error:
                 if attempt == 2:
                     raise postgres_failure(error) from None
-            except psycopg_pool.PoolTimeout:
-                raise storage_unavailable(f"no connection to {self.where} within {POOL_TIMEOUT:g} s") from None
             except psycopg.Error as error:
                 raise postgres_failure(error) from None
         raise AssertionError("unreachable")
