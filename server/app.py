@@ -46,6 +46,7 @@ SERVICES = (controller_pb2.DESCRIPTOR.services_by_name["Controller"],
             optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"])
 SERVICE_NAMES = tuple(service.full_name for service in SERVICES)
 OPTIMIZER = optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"].full_name
+EXPIRY_SECONDS = 0.25
 
 
 def channel_options(config: server_config_pb2.ServerConfig) -> list[tuple[str, int]]:
@@ -122,6 +123,7 @@ class LrctlServer:
         self.port = self._bind(credentials)
         _log_access(config, admin_tokens, self.listen, self.address)
         self._stopping = False
+        self._sweeper: asyncio.Task | None = None
         self._metrics_server = None
         self.metrics_port = 0
 
@@ -160,6 +162,14 @@ class LrctlServer:
         self._kernels.add_done_callback(lambda _: asyncio.run_coroutine_threadsafe(
             self.health.set(OPTIMIZER, health_pb2.HealthCheckResponse.SERVING), loop))
         self.offload.steps_later(self._build_kernels)
+        self._sweeper = asyncio.ensure_future(self._expire_overdue_steps())
+
+    async def _expire_overdue_steps(self) -> None:
+        """Aborts, about every EXPIRY_SECONDS, the data-parallel steps whose ranks did not all
+        arrive within their timeout, whether or not any call still waits for them."""
+        while True:
+            await asyncio.sleep(EXPIRY_SECONDS)
+            await self.offload.steps(self.dataplane.steps.expire_overdue)
 
     def _build_kernels(self) -> None:
         """DataPlane.warm_up, then the Optimizer service is ready; a failure is logged, and the
@@ -177,6 +187,8 @@ class LrctlServer:
         if self._stopping:
             return
         self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.health.enter_graceful_shutdown()
         drained = asyncio.ensure_future(self.grpc_server.stop(self.config.grace_seconds if grace is None else grace))
         await asyncio.sleep(0)  # let stop() refuse new calls before the open watches are told to end

@@ -49,7 +49,7 @@ ACCESS: dict[str, Access] = {
     _OPTIMIZER + "ImportJob": Access.ADMIN,
     **{_CONTROLLER + m: Access.JOB for m in ("GetJob", "GetLearningRate", "ReportMetrics", "WatchJob",
                                               "ListJobEvents")},
-    **{_OPTIMIZER + m: Access.JOB for m in ("UploadParameters", "Step", "PullParameters", "ExportJob")},
+    **{_OPTIMIZER + m: Access.JOB for m in ("UploadParameters", "Step", "PullParameters", "PullRows", "ExportJob")},
     _CONTROLLER + "PreviewSchedule": Access.ANY_TOKEN,
     _DIAGNOSTICS + "Echo": Access.ANY_TOKEN,
     _DIAGNOSTICS + "EchoStream": Access.ANY_TOKEN,

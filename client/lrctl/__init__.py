@@ -15,6 +15,7 @@ This package (SDK, CLI, generated stubs in lrctl.v1) never imports the server.
 """
 from lrctl.client import Client
 from lrctl.errors import (
+    Aborted,
     AlreadyExists,
     DeadlineExceeded,
     FailedPrecondition,
@@ -37,6 +38,6 @@ from lrctl.transport import Transport
 __all__ = [
     "Client", "Job", "Pulled", "Rows", "StepResult", "Transport", "Decision", "Event", "LrctlError",
     "InvalidArgument", "NotFound", "AlreadyExists", "SpecMismatch", "FailedPrecondition", "ResourceExhausted",
-    "Unauthenticated", "PermissionDenied", "Unavailable", "DeadlineExceeded", "UnusedMetricWarning",
+    "Unauthenticated", "PermissionDenied", "Unavailable", "DeadlineExceeded", "Aborted", "UnusedMetricWarning",
     "NonFiniteGradientWarning",
 ]

@@ -76,9 +76,17 @@ class DeadlineExceeded(LrctlError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class Aborted(LrctlError):
+    """The call lost to something concurrent and changed nothing: a data-parallel step whose
+    ranks did not all arrive in time (the message names the missing ones), or a job changed
+    concurrently on another replica. Sending the call again is safe."""
+
+    code = grpc.StatusCode.ABORTED
+
+
 ERRORS_BY_CODE = {cls.code: cls for cls in (InvalidArgument, NotFound, AlreadyExists, FailedPrecondition,
                                             ResourceExhausted, Unauthenticated, PermissionDenied,
-                                            Unavailable, DeadlineExceeded)}
+                                            Unavailable, DeadlineExceeded, Aborted)}
 
 
 def unreachable_hint(details: str, target: str) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Iterator, Mapping, NamedTuple, TypeVar
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -257,8 +257,9 @@ class Job:
 
         return retried(lambda: self._call("UploadParameters", requests(), timeout)).elements
 
-    def step(self, step: int, grads: Mapping[str, Any], *, reply: str = "all", wire_dtype: str = "float32",
-             chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> StepResult:
+    def step(self, step: int, grads: Mapping[str, Any], *, rank: int = 0, reply: str = "all",
+             wire_dtype: str = "float32", chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES,
+             timeout: float | None = None) -> StepResult:
         """Sends the gradients of `step` ({name: array}, or {name: lrctl.Rows} for rows of 2-D
         tensors; a tensor left out does not change) and returns a StepResult whose `params`
         are the updated parameters: all, only what the step changed (`reply="touched"`: its
@@ -267,11 +268,19 @@ class Job:
         Exactly once: retrying a step that was applied returns the current parameters and
         applies nothing (`result.duplicate`). A gradient holding NaN/inf is skipped by the
         server (`result.skipped_nonfinite`, and a lrctl.NonFiniteGradientWarning). A step the
-        server does not expect raises FailedPrecondition with `.server_step`."""
+        server does not expect raises FailedPrecondition with `.server_step`.
+
+        Data-parallel jobs (`workers` > 1 in the optimizer spec): `rank` is this worker's rank.
+        The call returns once every rank's gradient for `step` has arrived and the reduced step
+        was applied; every rank gets the same result. A call still waiting near its deadline is
+        answered UNAVAILABLE with its gradient kept, and retried here (the retry is answered
+        `duplicate`: its gradient was counted once). A step whose ranks did not all arrive
+        within the job's step_timeout_seconds raises Aborted naming the missing ranks."""
         if reply not in REPLY_MODES:
             raise ValueError(f"reply must be one of {', '.join(REPLY_MODES)}, not {reply!r}")
         header = optimizer_pb2.StepHeader(job_id=self.job_id, step=step, reply_mode=REPLY_MODES[reply],
-                                          reply_dtype=dtype_code(wire_dtype), reply_chunk_bytes=chunk_bytes)
+                                          reply_dtype=dtype_code(wire_dtype), reply_chunk_bytes=chunk_bytes,
+                                          rank=rank)
 
         def requests() -> Iterator[optimizer_pb2.StepRequest | bytes]:
             yield optimizer_pb2.StepRequest(header=header)
@@ -295,15 +304,37 @@ class Job:
             warn_skipped_step(self.job_id, step)
         return StepResult.from_proto(result, None if reply == "none" else assembler.tensors())
 
-    def pull(self, *, wire_dtype: str = "float32", chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES,
-             timeout: float | None = None) -> Pulled:
-        """The server's current parameters and the step it expects next (to resync after a
-        server restart: the parameters are those of its last snapshot)."""
+    def pull(self, names: Iterable[str] | None = None, *, wire_dtype: str = "float32",
+             chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> Pulled:
+        """The server's current parameters (all, or the tensors `names` names) and the step it
+        expects next (to resync after a server restart: the parameters are those of its last
+        snapshot; the other ranks of a data-parallel job start from rank 0's upload this way)."""
         request = optimizer_pb2.PullParametersRequest(job_id=self.job_id, dtype=dtype_code(wire_dtype),
-                                                      chunk_bytes=chunk_bytes)
+                                                      chunk_bytes=chunk_bytes, names=list(names or ()))
+        step, assembler = self._pulled("PullParameters", request, timeout)
+        return Pulled(step, assembler.tensors())
+
+    def pull_rows(self, name: str, rows: Any, *, wire_dtype: str = "float32",
+                  chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> Pulled:
+        """The current values of rows `rows` (int64 ids, repeats allowed) of the 2-D tensor
+        `name`, in that order: `step, found = job.pull_rows(name, ids)`, `found[name]` a
+        (len(rows), columns) array. An embedding lookup before the forward pass; `step` is the
+        step the server expects next."""
+        ids = np.ascontiguousarray(rows, dtype="<i8").reshape(-1)
+        request = optimizer_pb2.PullRowsRequest(job_id=self.job_id, name=name, rows=ids.tobytes(),
+                                                dtype=dtype_code(wire_dtype), chunk_bytes=chunk_bytes)
+        step, assembler = self._pulled("PullRows", request, timeout)
+        found = assembler.tensors().get(name)
+        if found is None:
+            shape = self._shapes.get(name, ())
+            return Pulled(step, {name: np.empty((0, shape[1] if len(shape) == 2 else 0), np.float32)})
+        return Pulled(step, {name: found.values})
+
+    def _pulled(self, method: str, request: Any, timeout: float | None) -> tuple[int, Assembler]:
+        """A pull-like call (a header with the server's step, then chunks), retried safely."""
         def attempt() -> tuple[int, Assembler]:
             assembler, step = Assembler(), 0
-            for message in self.transport.stream("PullParameters", request, timeout or self.transport.timeout):
+            for message in self.transport.stream(method, request, timeout or self.transport.timeout):
                 if message.HasField("header"):
                     step = message.header.server_step
                 else:
@@ -312,7 +343,7 @@ class Job:
 
         step, assembler = self._contact(lambda: retried(attempt))
         self._shapes.update(assembler.shapes)
-        return Pulled(step, assembler.tensors())
+        return step, assembler
 
     def export(self, path: str | os.PathLike[str], *, chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES,
                timeout: float | None = None) -> int:

@@ -15,6 +15,7 @@ called, so the LR stays `job.lr(t)` and never drifts from the job's step.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any, Iterable, Mapping, Sequence
 
 import torch
@@ -26,6 +27,9 @@ from lrctl.errors import FailedPrecondition
 from lrctl.job import Job, Pulled
 from lrctl.step_result import StepResult
 from lrctl.tensors import Rows
+
+PARAMETERS_POLL_SECONDS = 0.2
+"""How often a rank other than 0 looks whether rank 0 has uploaded the parameters yet."""
 
 # Keys of state_dict(); the optimizer and the job handle (a live channel) are not state.
 STATE_KEYS = ("last_epoch", "_step_count", "_last_lr", "base_lrs", "group_scales", "metric")
@@ -153,10 +157,18 @@ class RemoteOptimizer(Optimizer):
     the dense tensors and the touched rows. A parameter whose `.grad` is None is not sent and
     does not change, as with torch.optim. `last_result` is the last step's StepResult (its LR,
     and whether the server skipped it for a NaN/inf gradient, which also warns).
+
+    Data-parallel (a job whose optimizer spec has `workers` > 1): give each process its
+    `rank`. Each rank computes gradients on its own share of the batch; the server waits for
+    every rank, reduces their gradients (mean by default, as DDP) and steps once, and every
+    rank writes back the same parameters. Rank 0 uploads the initial parameters (unless the job
+    has them already); the other ranks wait for them (up to `wait_seconds`) and load them, so
+    every rank starts from the same values, as DDP broadcasts rank 0's. Every rank takes part
+    in every step, with an empty gradient if it has none.
     """
 
-    def __init__(self, params: NamedParams, job: Job, *, wire_dtype: str = "float32",
-                 chunk_bytes: int | None = None) -> None:
+    def __init__(self, params: NamedParams, job: Job, *, rank: int | None = None, wire_dtype: str = "float32",
+                 chunk_bytes: int | None = None, wait_seconds: float = 60.0) -> None:
         named = named_params(params)
         if not named:
             raise ValueError("Invalid params: RemoteOptimizer got an empty parameter list")
@@ -164,6 +176,7 @@ class RemoteOptimizer(Optimizer):
         if len(set(names)) != len(names):
             raise ValueError(f"Invalid params: duplicate parameter names in {names}")
         self.job = job
+        self.rank = rank
         self.names = names
         self.wire_options: dict[str, Any] = {"wire_dtype": wire_dtype}
         if chunk_bytes is not None:
@@ -172,18 +185,27 @@ class RemoteOptimizer(Optimizer):
         self.last_lr: float | None = None
         self.last_result: StepResult | None = None
         super().__init__([tensor for _, tensor in named], {"lr": 0.0})
-        self._sync()
+        self._sync(wait_seconds)
 
     def _named(self) -> list[tuple[str, torch.Tensor]]:
         return list(zip(self.names, self.param_groups[0]["params"], strict=True))
 
-    def _sync(self) -> None:
-        """Uploads the parameters, or loads the server's when it has already stepped them."""
-        try:
-            pulled = self.job.pull(**self.wire_options)
-        except FailedPrecondition:  # the job has no parameters yet
-            pulled = Pulled(0, {})
-        if pulled.step > 0:
+    def _sync(self, wait_seconds: float) -> None:
+        """Uploads the parameters, or loads the server's when it has already stepped them (or,
+        on a rank other than 0, once rank 0 uploaded them)."""
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                pulled = self.job.pull(**self.wire_options)
+                break
+            except FailedPrecondition:  # the job has no parameters yet
+                if not self.rank:
+                    pulled = Pulled(0, {})
+                    break
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(PARAMETERS_POLL_SECONDS)
+        if pulled.step > 0 or self.rank:
             missing = set(self.names) - set(pulled.params)
             if missing:
                 raise ValueError(f"job {self.job.job_id!r} is at step {pulled.step} but has no "
@@ -203,7 +225,7 @@ class RemoteOptimizer(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         with_grads = [(name, tensor.grad) for name, tensor in self._named() if tensor.grad is not None]
-        if not with_grads:
+        if not with_grads and self.rank is None:
             return loss
         grads: dict[str, Any] = {}
         for name, grad in with_grads:
@@ -212,7 +234,7 @@ class RemoteOptimizer(Optimizer):
                 grads[name] = Rows(grad.indices()[0].cpu().numpy(), grad.values().cpu().numpy(), tuple(grad.shape))
             else:
                 grads[name] = grad.detach().cpu().numpy()
-        result = self.job.step(self.step_count, grads, reply="touched", **self.wire_options)
+        result = self.job.step(self.step_count, grads, rank=self.rank or 0, reply="touched", **self.wire_options)
         self._write(result.params or {})
         self.step_count = result.server_step
         self.last_lr = result.lr

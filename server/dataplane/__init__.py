@@ -3,14 +3,20 @@
 Arrows: the service calls DataPlane; DataPlane calls jobs (for the LR of a step and the
 job's optimizer spec), optim (the math) and the snapshot store. Nothing here imports grpc
 or protobuf: chunks arrive and leave as domain values.
+
+Where a job would be sharded over several servers (a shard holding a subset of its
+tensors), stepping.Stepping._apply is the seam: each shard reduces and applies its own
+tensors, and the LR (already the control plane's), the skip decision and the global clip
+scale become values agreed for the step before any shard writes, instead of computed from
+the shard's own gradient in optim.update_tensors.
 """
 from lrctl.server.dataplane.chunks import Chunk
+from lrctl.server.dataplane.collect import StepOutcome, StepResult
 from lrctl.server.dataplane.limits import DataPlaneLimits
-from lrctl.server.dataplane.registry import (
-    DataPlane, ImportInput, ParametersInfo, StepInput, StepResult, UploadInput,
-)
+from lrctl.server.dataplane.registry import DataPlane, ImportInput, ParametersInfo, UploadInput
 from lrctl.server.dataplane.replies import ReplyOptions
 from lrctl.server.dataplane.snapshots import SnapshotStore
+from lrctl.server.dataplane.stepping import Contributed, StepInput
 
-__all__ = ["Chunk", "DataPlane", "DataPlaneLimits", "ImportInput", "ParametersInfo", "ReplyOptions", "SnapshotStore",
-           "StepInput", "StepResult", "UploadInput"]
+__all__ = ["Chunk", "Contributed", "DataPlane", "DataPlaneLimits", "ImportInput", "ParametersInfo", "ReplyOptions",
+           "SnapshotStore", "StepInput", "StepOutcome", "StepResult", "UploadInput"]

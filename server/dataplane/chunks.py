@@ -241,3 +241,20 @@ class UploadAssembler(DenseAssembler):
             raise InvalidArgument(FieldViolation("chunks", "an upload needs at least one tensor"))
         self.finish()
         return Layout.of(self.shapes)
+
+
+def requested_rows(layout: Layout, name: str, raw_rows: bytes) -> np.ndarray:
+    """The row indices a PullRows asks for (little-endian int64), refused unless `name` is a
+    2-D tensor of the job and every index is one of its rows."""
+    try:
+        span = layout.span(name)
+    except InvalidArgument:
+        raise InvalidArgument(FieldViolation("name", f"Unknown tensor: {name!r}")) from None
+    if len(span.shape) != 2:
+        raise InvalidArgument(FieldViolation("name", f"rows need a 2-D tensor; {name} has shape {list(span.shape)}"))
+    if len(raw_rows) % 8:
+        raise InvalidArgument(FieldViolation("rows", "must be little-endian int64 row indices"))
+    rows = np.frombuffer(raw_rows, dtype="<i8")
+    if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= span.shape[0]):
+        raise InvalidArgument(FieldViolation("rows", f"row out of range [0, {span.shape[0]})"))
+    return rows

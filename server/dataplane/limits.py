@@ -18,6 +18,8 @@ from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhaust
 
 IMPORT_METADATA_BYTES = 1 << 20
 """What an imported file may hold beyond its arrays: the archive's headers and JSON metadata."""
+MAX_PULL_ROWS_BYTES = 256 << 20
+"""The rows one PullRows may gather (in the reply's dtype): a lookup is copied whole under the job's lock."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class DataPlaneLimits:
             raise ResourceExhausted(f"chunk size limit exceeded: {field} {requested} is over the limit of "
                                     f"{self.max_chunk_bytes} bytes (--max-chunk-bytes)")
         return requested
+
+    def check_pull_rows(self, count: int, row_bytes: int) -> None:
+        if count * row_bytes > MAX_PULL_ROWS_BYTES:
+            raise ResourceExhausted(f"pull size limit exceeded: {count} rows of {row_bytes} bytes are over the limit of "
+                                    f"{MAX_PULL_ROWS_BYTES} bytes per PullRows; ask for fewer rows at a time")
 
     def check_elements(self, elements: int) -> None:
         if elements > self.max_elements_per_job:

@@ -20,18 +20,20 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Collection, Iterable, Iterator
 
 import numpy as np
 
+from lrctl import wire
 from lrctl.server import optim, policies
 from lrctl.server.backends import Backend, host_copy
-from lrctl.server.dataplane import bf16, export_file, replies
+from lrctl.server.dataplane import bf16, export_file, reduce, replies
 from lrctl.server.dataplane.arrays import JobArrays
-from lrctl.server.dataplane.chunks import Chunk, StepAssembler, UploadAssembler
+from lrctl.server.dataplane.chunks import Chunk, UploadAssembler, requested_rows
 from lrctl.server.dataplane.limits import IMPORT_METADATA_BYTES, Claim, DataPlaneLimits, StateBudget, job_bytes
 from lrctl.server.dataplane.replies import ReplyOptions
-from lrctl.server.dataplane.slots import GradientBuffer, Slot
+from lrctl.server.dataplane.slots import Slot
+from lrctl.server.dataplane.stepping import Stepping
 from lrctl.server.dataplane.snapshots import SnapshotStore
 from lrctl.server.errors import (
     Aborted,
@@ -51,17 +53,6 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class StepResult:
-    """What a step did; `server_step` is the step the server expects next."""
-
-    step: int
-    lr: float
-    skipped_nonfinite: bool
-    server_step: int
-    duplicate: bool
-
-
-@dataclass(frozen=True)
 class ParametersInfo:
     """A job's step counters: next expected step, applied steps (bias corrections), skipped ones."""
 
@@ -69,35 +60,6 @@ class ParametersInfo:
     applied_steps: int
     skipped_nonfinite: int
     elements: int
-
-
-@dataclass(frozen=True)
-class _Gradient:
-    """A step's gradient: dense tensors (in `buffer`) and row gradients by tensor; tensors in
-    neither are not part of the step."""
-
-    buffer: GradientBuffer
-    dense: list[str]
-    rows: dict[str, optim.RowGradient]
-    received_bytes: int
-
-
-class StepInput:
-    """One Step call's gradient as it arrives, decoded into a buffer of its own."""
-
-    def __init__(self, view: JobView, slot: Slot, arrays: JobArrays, step: int, buffer: GradientBuffer,
-                 limits: DataPlaneLimits) -> None:
-        self.view, self.slot, self.arrays, self.step, self.buffer = view, slot, arrays, step, buffer
-        self._assembler = StepAssembler(arrays.layout, buffer.host, limits)
-
-    def add(self, chunk: Chunk) -> None:
-        """Decodes and checks one chunk (INVALID_ARGUMENT for a bad one; nothing is applied)."""
-        self._assembler.add(chunk)
-
-    def gradient(self) -> _Gradient:
-        """The whole gradient, refused unless every dense tensor was covered exactly once."""
-        dense, rows = self._assembler.finish()
-        return _Gradient(self.buffer, dense, rows, self._assembler.received_bytes)
 
 
 class UploadInput:
@@ -159,6 +121,7 @@ class DataPlane:
         self._slots: dict[str, Slot] = {}
         self._lock = threading.Lock()
         self._budget = StateBudget(limits.max_optimizer_state_bytes)
+        self.steps = Stepping(self)
         metrics.read_at_scrape(device_memory=lambda: {backend.device: self._budget.in_use()})
         jobs.on_delete(self.forget)
 
@@ -169,6 +132,7 @@ class DataPlane:
         started = time.perf_counter()
         names = optim.warm_up(self._backend)
         bf16.bfloat16_bits(np.zeros(4, np.float32))
+        reduce.warm_up()
         log.info("data plane ready: %d optimizers' kernels on %s built or loaded in %.2f s", len(names),
                  self._backend.device, time.perf_counter() - started)
 
@@ -292,12 +256,32 @@ class DataPlane:
     def abandon_upload(self, upload: UploadInput) -> None:
         upload.claim.release()
 
-    def pull(self, job_id: str, options: ReplyOptions) -> tuple[ParametersInfo, Iterator[Chunk]]:
-        """The parameters as of now, with the step counters; chunks are encoded as they are sent."""
+    def pull(self, job_id: str, options: ReplyOptions,
+             names: Collection[str] = ()) -> tuple[ParametersInfo, Iterator[Chunk]]:
+        """The parameters as of now (all, or the tensors `names` names), with the step counters;
+        chunks are encoded as they are sent."""
         view, slot = self._job(job_id)
         with slot.lock:
             arrays = self._arrays(view, slot)
-            chunks = replies.dense_chunks(arrays.layout, host_copy(self._backend.memory, arrays.params), options)
+            unknown = sorted(set(names) - {span.name for span in arrays.layout.spans})
+            if unknown:
+                raise InvalidArgument([FieldViolation("names", f"Unknown tensor: {name!r}") for name in unknown])
+            chunks = replies.dense_chunks(arrays.layout, host_copy(self._backend.memory, arrays.params), options,
+                                          names=set(names) or None)
+            info = self._info(arrays)
+        return info, self._counted(chunks)
+
+    def pull_rows(self, job_id: str, name: str, raw_rows: bytes, options: ReplyOptions) -> tuple[ParametersInfo,
+                                                                                                  Iterator[Chunk]]:
+        """Rows of a 2-D tensor by index, in the order asked (an embedding lookup), gathered under
+        the job's lock: that gather is the reply's one copy."""
+        view, slot = self._job(job_id)
+        with slot.lock:
+            arrays = self._arrays(view, slot)
+            rows = requested_rows(arrays.layout, name, raw_rows)
+            self.limits.check_pull_rows(rows.size, arrays.layout.span(name).shape[1] * wire.ITEMSIZE[options.dtype])
+            chunks = replies.row_chunks(arrays.layout, self._backend.memory.to_host(arrays.params), {name: rows},
+                                        options)
             info = self._info(arrays)
         return info, self._counted(chunks)
 
@@ -305,96 +289,7 @@ class DataPlane:
     def _info(arrays: JobArrays) -> ParametersInfo:
         return ParametersInfo(arrays.next_step, arrays.state.step, arrays.state.skipped_nonfinite, arrays.layout.size)
 
-    # ---- the step ---------------------------------------------------------------------
-    def begin_step(self, job_id: str, step: int) -> StepInput:
-        """Starts receiving step `step`: refused at once unless it is the server's next step or a
-        retry of the last one; otherwise a gradient buffer is taken (or claimed) for it."""
-        view, slot = self._job(job_id)
-        with slot.lock:
-            arrays = self._arrays(view, slot)
-            self._check_step(job_id, step, arrays)
-            buffer = slot.take_buffer()
-        if buffer is None:
-            buffer = self._extra_buffer(job_id, arrays)
-        return StepInput(view, slot, arrays, step, buffer, self.limits)
-
-    def _extra_buffer(self, job_id: str, arrays: JobArrays) -> GradientBuffer:
-        """A gradient buffer beyond the job's own (another step of the job is arriving too),
-        claimed from the memory budget."""
-        claim = self._budget.claim(job_id)
-        claim.grow_to(arrays.grads.nbytes)
-        device = self._backend.xp.empty(arrays.layout.size, dtype=np.float32)
-        return GradientBuffer(self._backend.memory.host_buffer(device), device, claim)
-
-    @staticmethod
-    def _check_step(job_id: str, step: int, arrays: JobArrays) -> bool:
-        """True for a retry of the step just applied; refuses any step but that one and the next."""
-        duplicate = step + 1 == arrays.next_step
-        if step != arrays.next_step and not duplicate:
-            raise FailedPrecondition(f"job {job_id!r} expects step {arrays.next_step}, not {step}",
-                                     server_step=arrays.next_step, requested_step=step)
-        return duplicate
-
-    def apply_step(self, step_input: StepInput, options: ReplyOptions) -> tuple[StepResult, Iterator[Chunk]]:
-        """Applies the received step exactly once (a retry of the last one applies nothing) and
-        returns the result with the parameters `options` asks for."""
-        view, slot, step = step_input.view, step_input.slot, step_input.step
-        gradient = step_input.gradient()
-        with slot.lock:
-            self._check_live(view, slot)
-            arrays = slot.arrays
-            if arrays is not step_input.arrays:
-                raise Aborted(f"job {view.job_id!r}: its parameters were replaced while this step arrived; step again")
-            duplicate = self._check_step(view.job_id, step, arrays)
-            lr = float(self._jobs.learning_rates(view.job_id, step, 1)[0][0])
-            if duplicate:
-                result = StepResult(step, lr, arrays.last_skipped, arrays.next_step, True)
-            else:
-                result = self._apply(view, slot, arrays, gradient, lr)
-            reply = self._reply(arrays, gradient, options)
-        self._metrics.count_transfer(received_bytes=gradient.received_bytes)
-        return result, self._counted(reply)
-
-    def end_step(self, step_input: StepInput) -> None:
-        """Gives the step's gradient buffer back (whatever became of the step)."""
-        with step_input.slot.lock:
-            step_input.slot.give_back(step_input.buffer, step_input.arrays)
-
-    def _apply(self, view: JobView, slot: Slot, arrays: JobArrays, gradient: _Gradient, lr: float) -> StepResult:
-        config = view.spec.optimizer
-        backend, layout = self._backend, arrays.layout
-        started = time.perf_counter()
-        if gradient.dense:
-            backend.memory.copy_in(gradient.buffer.device, gradient.buffer.host)
-        state = optim.update_tensors(config, arrays.params, gradient.buffer.device, arrays.state, lr,
-                                     backend=backend, layout=layout, dense=gradient.dense, rows=gradient.rows)
-        seconds = time.perf_counter() - started
-        skipped = state.skipped_nonfinite > arrays.state.skipped_nonfinite
-        arrays.state, arrays.next_step, arrays.last_skipped = state, arrays.next_step + 1, skipped
-        if skipped:
-            self._metrics.count_event(view.job_id, "nonfinite_gradient")
-        else:
-            self._metrics.observe_optimizer_step(view.job_id, optim.ALGORITHMS.name_of(config.algorithm), seconds,
-                                                 layout.size)
-        every = view.spec.snapshot_every_steps
-        if every and arrays.next_step - slot.snapshot_step >= every:
-            self._snapshot(view, slot, arrays)
-        return StepResult(arrays.next_step - 1, lr, skipped, arrays.next_step, False)
-
-    def _reply(self, arrays: JobArrays, gradient: _Gradient, options: ReplyOptions) -> Iterable[Chunk]:
-        """The reply's chunks; call with the job's lock held (they are a consistent picture).
-        "touched" sends what the step changed: its dense tensors whole, its tables' rows."""
-        if options.mode == "none":
-            return ()
-        memory = self._backend.memory
-        if options.mode == "all":
-            return replies.dense_chunks(arrays.layout, host_copy(memory, arrays.params), options)
-        rows = replies.row_chunks(arrays.layout, memory.to_host(arrays.params),
-                                  {name: np.unique(g.rows) for name, g in gradient.rows.items()}, options)
-        dense = replies.dense_chunks(arrays.layout, host_copy(memory, arrays.params), options,
-                                     names=set(gradient.dense))
-        return itertools.chain(dense, rows)
-
+    # ---- the step (stepping.py) ----------------------------------------------------------
     def _counted(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
         """`chunks`, counting their payload bytes as sent."""
         for chunk in chunks:

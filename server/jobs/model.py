@@ -5,6 +5,32 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from lrctl.server import optim, policies
+from lrctl.server.validation import Checks, is_int, is_real
+
+
+REDUCTIONS = ("mean", "sum")
+MAX_WORKERS = 1024
+MAX_STEP_TIMEOUT_SECONDS = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """How many data-parallel ranks send each step's gradients, how their gradients combine
+    ("mean", as DDP averages, or "sum"), and how long a step waits for all of them."""
+
+    count: int = 1
+    reduction: str = "mean"
+    step_timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        checks = Checks()
+        checks.require(is_int(self.count) and 1 <= self.count <= MAX_WORKERS, "workers", self.count,
+                       f"must be an integer in [1, {MAX_WORKERS}]")
+        checks.one_of("gradient_reduction", self.reduction, REDUCTIONS)
+        checks.require(is_real(self.step_timeout_seconds) and 0 < self.step_timeout_seconds <= MAX_STEP_TIMEOUT_SECONDS,
+                       "step_timeout_seconds", self.step_timeout_seconds,
+                       f"must be > 0 and at most {MAX_STEP_TIMEOUT_SECONDS:g}")
+        checks.raise_if_any()
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +47,7 @@ class JobSpec:
     document: str
     optimizer: optim.OptimizerConfig | None = None
     snapshot_every_steps: int = 0
+    workers: Workers = Workers()
 
 
 @dataclass(frozen=True, slots=True)

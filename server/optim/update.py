@@ -90,11 +90,12 @@ def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_
         steps.apply(config.algorithm, kernels, params[part], grads[part],
                     {name: slot[part] for name, slot in state.slots.items()}, run.bounds, run_scales, clip,
                     step_lr, step)
+    rows_algorithm = config.algorithm.for_rows(step) if hasattr(config.algorithm, "for_rows") else config.algorithm
     for (span, g), table_scales in zip(tables, scales[len(runs):]):
         views = {name: layout.view(buffer, span.name) for name, buffer in [("params", params), *state.slots.items()]}
         gathered = {name: view[g.rows] for name, view in views.items()}
         flat = {name: rows.reshape(-1) for name, rows in gathered.items()}
-        steps.apply(config.algorithm, kernels, flat.pop("params"), g.values.reshape(-1), flat,
+        steps.apply(rows_algorithm, kernels, flat.pop("params"), g.values.reshape(-1), flat,
                     np.array([0, g.values.size], dtype=np.int64), table_scales, clip, step_lr, step)
         for name, view in views.items():
             view[g.rows] = gathered[name]

@@ -9,10 +9,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from lrctl.server import policies
 from lrctl.server.errors import FieldViolation, InvalidArgument
-from lrctl.server.jobs import JobEvent, JobSpec, JobView
+from lrctl.server.jobs import JobEvent, JobSpec, JobView, Workers
 from lrctl.server.service.optimizer_codec import optimizer_from_proto
 from lrctl.server.service.policy_codec import policy_from_proto
-from lrctl.v1 import controller_pb2, policy_pb2
+from lrctl.v1 import controller_pb2, optimizer_pb2, policy_pb2
 
 EVENT_KIND_PREFIX = "EVENT_KIND_"
 
@@ -37,16 +37,30 @@ def spec_from_proto(spec: controller_pb2.JobSpec) -> JobSpec:
         policy = parse_policy(spec.policy, "spec.policy")
     except InvalidArgument as error:
         violations += error.violations
-    optimizer, every = None, 0
+    optimizer, every, workers = None, 0, Workers()
     if spec.HasField("optimizer"):
         try:
             optimizer, every = optimizer_from_proto(spec.optimizer)
         except InvalidArgument as error:
             violations += error.under("spec.optimizer").violations
+        try:
+            workers = workers_from_proto(spec.optimizer)
+        except InvalidArgument as error:
+            violations += error.under("spec.optimizer").violations
     if violations:
         raise InvalidArgument(violations)
     document = json_format.MessageToJson(spec, preserving_proto_field_name=True, sort_keys=True, indent=None)
-    return JobSpec(policy, document, optimizer, every)
+    return JobSpec(policy, document, optimizer, every, workers)
+
+
+def workers_from_proto(spec: optimizer_pb2.OptimizerSpec) -> Workers:
+    """The data-parallel settings of an OptimizerSpec; unset fields take the defaults."""
+    settings = {"count": spec.workers} if spec.workers else {}
+    if spec.gradient_reduction:
+        settings["reduction"] = spec.gradient_reduction
+    if spec.HasField("step_timeout_seconds"):
+        settings["step_timeout_seconds"] = spec.step_timeout_seconds
+    return Workers(**settings)
 
 
 def spec_with_policy(spec: JobSpec, policy: policy_pb2.Policy) -> JobSpec:

@@ -14,7 +14,8 @@ from typing import Any, AsyncIterator
 import grpc
 
 from lrctl import chunk_messages
-from lrctl.server.dataplane import Chunk, DataPlane, ParametersInfo
+from lrctl.server.dataplane import Chunk, DataPlane, ParametersInfo, StepInput, StepOutcome
+from lrctl.server.dataplane.collect import StepCollector
 from lrctl.server.errors import FieldViolation, InvalidArgument, Unavailable
 from lrctl.server.jobs import issue_job_token
 from lrctl.server.offload import Offload
@@ -74,6 +75,10 @@ def add_optimizer_to_server(servicer: "OptimizerService", server: grpc.aio.Serve
     server.add_registered_method_handlers(service.full_name, handlers)
 
 
+WAIT_MARGIN_SECONDS = 0.5
+"""How long before its deadline a call waiting for other ranks is answered (UNAVAILABLE, retry)."""
+
+
 class KernelsReady:
     """Whether the data plane's kernels are built (DataPlane.warm_up, started with the server).
 
@@ -125,18 +130,44 @@ class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
         header = await _header(request_iterator)
         options = reply_options(header.reply_mode, header.reply_dtype, header.reply_chunk_bytes, self._dataplane.limits)
         await self._kernels.wait(context)
-        step_input = await self._offload.steps(self._dataplane.begin_step, header.job_id, header.step)
+        steps = self._dataplane.steps
+        step_input = await self._offload.steps(steps.begin, header.job_id, header.step, header.rank, options)
         try:
             async for chunk in _chunks(request_iterator, context):
                 step_input.add(chunk)
-            result, reply = await self._offload.steps(self._dataplane.apply_step, step_input, options)
+            contributed = await self._offload.steps(steps.contribute, step_input)
+            outcome = contributed.outcome or await self._wait(step_input, contributed.collector, context)
+            result, reply = steps.answer(step_input, outcome)
         finally:
-            self._offload.steps_later(self._dataplane.end_step, step_input)
+            self._offload.steps_later(steps.end, step_input)
         yield optimizer_pb2.StepResponse(result=optimizer_pb2.StepResult(
             step=result.step, lr=result.lr, skipped_nonfinite=result.skipped_nonfinite,
             server_step=result.server_step, duplicate=result.duplicate))
         for chunk in reply:
             yield chunk_message(chunk)
+
+    async def _wait(self, step_input: StepInput, collector: StepCollector,
+                    context: grpc.aio.ServicerContext) -> StepOutcome:
+        """The step's outcome once its last rank has sent its gradient, waited for without a
+        thread. A step still incomplete at its deadline is aborted (ABORTED, naming the missing
+        ranks); a little before the call's own deadline, the call ends UNAVAILABLE with its
+        gradient still counted, as its client retries."""
+        done = asyncio.wrap_future(collector.done)
+        while True:
+            remaining = context.time_remaining()
+            call_left = None if remaining is None else max(remaining - WAIT_MARGIN_SECONDS, 0.0)
+            timeout = collector.seconds_left() if call_left is None else min(collector.seconds_left(), call_left)
+            try:
+                return await asyncio.wait_for(asyncio.shield(done), timeout)
+            except asyncio.TimeoutError:
+                pass
+            if collector.seconds_left() == 0:
+                await self._offload.steps(self._dataplane.steps.expire, step_input.slot, collector)
+                continue  # `done` now holds the abort, or the outcome of a step completed meanwhile
+            missing = await self._offload.steps(self._dataplane.steps.keep, step_input)
+            raise Unavailable(f"step {step_input.step} is still waiting for rank(s) {', '.join(map(str, missing))}; "
+                              "this rank's gradient stays counted until the step completes or times out: send it "
+                              "again")
 
     @translated
     async def PullParameters(self, request: optimizer_pb2.PullParametersRequest,
@@ -144,7 +175,19 @@ class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
         options = reply_options(optimizer_pb2.REPLY_MODE_ALL, request.dtype, request.chunk_bytes,
                                 self._dataplane.limits, "chunk_bytes")
         await self._kernels.wait(context)
-        info, chunks = await self._offload.steps(self._dataplane.pull, request.job_id, options)
+        info, chunks = await self._offload.steps(self._dataplane.pull, request.job_id, options, tuple(request.names))
+        yield optimizer_pb2.PullParametersResponse(header=_parameters_header(info))
+        for chunk in chunks:
+            yield chunk_message(chunk)
+
+    @translated
+    async def PullRows(self, request: optimizer_pb2.PullRowsRequest,
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[optimizer_pb2.PullParametersResponse]:
+        options = reply_options(optimizer_pb2.REPLY_MODE_ALL, request.dtype, request.chunk_bytes,
+                                self._dataplane.limits, "chunk_bytes")
+        await self._kernels.wait(context)
+        info, chunks = await self._offload.steps(self._dataplane.pull_rows, request.job_id, request.name,
+                                                 request.rows, options)
         yield optimizer_pb2.PullParametersResponse(header=_parameters_header(info))
         for chunk in chunks:
             yield chunk_message(chunk)

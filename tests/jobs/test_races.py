@@ -157,12 +157,12 @@ def test_a_step_that_found_a_deleted_job_never_reaches_the_new_job_of_that_id(tm
         plane.finish_upload(upload)
 
     def step() -> object:
-        step_input = plane.begin_step("job", 0)
+        step_input = plane.steps.begin("job", 0, 0, ReplyOptions())
         step_input.add(Chunk("w", (4,), "float32", 0, np.ones(4, "<f4").tobytes()))
         try:
-            return plane.apply_step(step_input, ReplyOptions())
+            return plane.steps.contribute(step_input).collector.done.result(10)
         finally:
-            plane.end_step(step_input)
+            plane.steps.end(step_input)
 
     jobs.create("job", spec(optimizer=optimizer))
     upload(1.0)

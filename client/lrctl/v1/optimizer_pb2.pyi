@@ -30,7 +30,7 @@ REPLY_MODE_TOUCHED: ReplyMode
 REPLY_MODE_NONE: ReplyMode
 
 class OptimizerSpec(_message.Message):
-    __slots__ = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "clipnorm", "global_clipnorm", "clipvalue", "decay", "on_nonfinite_gradient", "snapshot_every_steps")
+    __slots__ = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "clipnorm", "global_clipnorm", "clipvalue", "decay", "on_nonfinite_gradient", "snapshot_every_steps", "workers", "gradient_reduction", "step_timeout_seconds")
     class SGD(_message.Message):
         __slots__ = ("momentum", "dampening", "nesterov", "weight_decay")
         MOMENTUM_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,9 @@ class OptimizerSpec(_message.Message):
     DECAY_FIELD_NUMBER: _ClassVar[int]
     ON_NONFINITE_GRADIENT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_EVERY_STEPS_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    GRADIENT_REDUCTION_FIELD_NUMBER: _ClassVar[int]
+    STEP_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     sgd: OptimizerSpec.SGD
     adagrad: OptimizerSpec.Adagrad
     rmsprop: OptimizerSpec.RMSprop
@@ -110,7 +113,10 @@ class OptimizerSpec(_message.Message):
     decay: float
     on_nonfinite_gradient: str
     snapshot_every_steps: int
-    def __init__(self, sgd: _Optional[_Union[OptimizerSpec.SGD, _Mapping]] = ..., adagrad: _Optional[_Union[OptimizerSpec.Adagrad, _Mapping]] = ..., rmsprop: _Optional[_Union[OptimizerSpec.RMSprop, _Mapping]] = ..., adam: _Optional[_Union[OptimizerSpec.Adam, _Mapping]] = ..., adamw: _Optional[_Union[OptimizerSpec.AdamW, _Mapping]] = ..., clipnorm: _Optional[float] = ..., global_clipnorm: _Optional[float] = ..., clipvalue: _Optional[float] = ..., decay: _Optional[float] = ..., on_nonfinite_gradient: _Optional[str] = ..., snapshot_every_steps: _Optional[int] = ...) -> None: ...
+    workers: int
+    gradient_reduction: str
+    step_timeout_seconds: float
+    def __init__(self, sgd: _Optional[_Union[OptimizerSpec.SGD, _Mapping]] = ..., adagrad: _Optional[_Union[OptimizerSpec.Adagrad, _Mapping]] = ..., rmsprop: _Optional[_Union[OptimizerSpec.RMSprop, _Mapping]] = ..., adam: _Optional[_Union[OptimizerSpec.Adam, _Mapping]] = ..., adamw: _Optional[_Union[OptimizerSpec.AdamW, _Mapping]] = ..., clipnorm: _Optional[float] = ..., global_clipnorm: _Optional[float] = ..., clipvalue: _Optional[float] = ..., decay: _Optional[float] = ..., on_nonfinite_gradient: _Optional[str] = ..., snapshot_every_steps: _Optional[int] = ..., workers: _Optional[int] = ..., gradient_reduction: _Optional[str] = ..., step_timeout_seconds: _Optional[float] = ...) -> None: ...
 
 class TensorChunk(_message.Message):
     __slots__ = ("name", "shape", "dtype", "offset", "data", "rows")
@@ -151,18 +157,20 @@ class UploadParametersResponse(_message.Message):
     def __init__(self, elements: _Optional[int] = ..., server_step: _Optional[int] = ...) -> None: ...
 
 class StepHeader(_message.Message):
-    __slots__ = ("job_id", "step", "reply_mode", "reply_dtype", "reply_chunk_bytes")
+    __slots__ = ("job_id", "step", "reply_mode", "reply_dtype", "reply_chunk_bytes", "rank")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     REPLY_MODE_FIELD_NUMBER: _ClassVar[int]
     REPLY_DTYPE_FIELD_NUMBER: _ClassVar[int]
     REPLY_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     step: int
     reply_mode: ReplyMode
     reply_dtype: DType
     reply_chunk_bytes: int
-    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[int] = ..., reply_mode: _Optional[_Union[ReplyMode, str]] = ..., reply_dtype: _Optional[_Union[DType, str]] = ..., reply_chunk_bytes: _Optional[int] = ...) -> None: ...
+    rank: int
+    def __init__(self, job_id: _Optional[str] = ..., step: _Optional[int] = ..., reply_mode: _Optional[_Union[ReplyMode, str]] = ..., reply_dtype: _Optional[_Union[DType, str]] = ..., reply_chunk_bytes: _Optional[int] = ..., rank: _Optional[int] = ...) -> None: ...
 
 class StepRequest(_message.Message):
     __slots__ = ("header", "chunk")
@@ -195,14 +203,30 @@ class StepResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[StepResult, _Mapping]] = ..., chunk: _Optional[_Union[TensorChunk, _Mapping]] = ...) -> None: ...
 
 class PullParametersRequest(_message.Message):
-    __slots__ = ("job_id", "dtype", "chunk_bytes")
+    __slots__ = ("job_id", "dtype", "chunk_bytes", "names")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NAMES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     dtype: DType
     chunk_bytes: int
-    def __init__(self, job_id: _Optional[str] = ..., dtype: _Optional[_Union[DType, str]] = ..., chunk_bytes: _Optional[int] = ...) -> None: ...
+    names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., dtype: _Optional[_Union[DType, str]] = ..., chunk_bytes: _Optional[int] = ..., names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PullRowsRequest(_message.Message):
+    __slots__ = ("job_id", "name", "rows", "dtype", "chunk_bytes")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    name: str
+    rows: bytes
+    dtype: DType
+    chunk_bytes: int
+    def __init__(self, job_id: _Optional[str] = ..., name: _Optional[str] = ..., rows: _Optional[bytes] = ..., dtype: _Optional[_Union[DType, str]] = ..., chunk_bytes: _Optional[int] = ...) -> None: ...
 
 class ParametersHeader(_message.Message):
     __slots__ = ("server_step", "applied_steps", "skipped_nonfinite_gradients", "elements")

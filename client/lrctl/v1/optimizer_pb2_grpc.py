@@ -49,6 +49,11 @@ class OptimizerStub:
                 request_serializer=lrctl_dot_v1_dot_optimizer__pb2.PullParametersRequest.SerializeToString,
                 response_deserializer=lrctl_dot_v1_dot_optimizer__pb2.PullParametersResponse.FromString,
                 _registered_method=True)
+        self.PullRows = channel.unary_stream(
+                '/lrctl.v1.Optimizer/PullRows',
+                request_serializer=lrctl_dot_v1_dot_optimizer__pb2.PullRowsRequest.SerializeToString,
+                response_deserializer=lrctl_dot_v1_dot_optimizer__pb2.PullParametersResponse.FromString,
+                _registered_method=True)
         self.ExportJob = channel.unary_stream(
                 '/lrctl.v1.Optimizer/ExportJob',
                 request_serializer=lrctl_dot_v1_dot_optimizer__pb2.ExportJobRequest.SerializeToString,
@@ -84,7 +89,16 @@ class OptimizerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PullParameters(self, request, context):
-        """The current parameters: a header with the server's step, then chunks.
+        """The current parameters (all, or the tensors named): a header with the server's step,
+        then chunks.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullRows(self, request, context):
+        """Rows of one 2-D tensor by index, in the order asked (an embedding lookup before the
+        forward pass): a header with the server's step, then chunks whose `rows` name them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,6 +135,11 @@ def add_OptimizerServicer_to_server(servicer, server):
             'PullParameters': grpc.unary_stream_rpc_method_handler(
                     servicer.PullParameters,
                     request_deserializer=lrctl_dot_v1_dot_optimizer__pb2.PullParametersRequest.FromString,
+                    response_serializer=lrctl_dot_v1_dot_optimizer__pb2.PullParametersResponse.SerializeToString,
+            ),
+            'PullRows': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullRows,
+                    request_deserializer=lrctl_dot_v1_dot_optimizer__pb2.PullRowsRequest.FromString,
                     response_serializer=lrctl_dot_v1_dot_optimizer__pb2.PullParametersResponse.SerializeToString,
             ),
             'ExportJob': grpc.unary_stream_rpc_method_handler(
@@ -214,6 +233,33 @@ class Optimizer:
             target,
             '/lrctl.v1.Optimizer/PullParameters',
             lrctl_dot_v1_dot_optimizer__pb2.PullParametersRequest.SerializeToString,
+            lrctl_dot_v1_dot_optimizer__pb2.PullParametersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullRows(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/lrctl.v1.Optimizer/PullRows',
+            lrctl_dot_v1_dot_optimizer__pb2.PullRowsRequest.SerializeToString,
             lrctl_dot_v1_dot_optimizer__pb2.PullParametersResponse.FromString,
             options,
             channel_credentials,

@@ -1,7 +1,7 @@
 """Adam: torch.optim.Adam, with its weight decay coupled (L2) unless decoupled (AdamW)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar, Mapping
 
 import numpy as np
@@ -40,6 +40,12 @@ class Adam:
 
     def slots(self) -> Mapping[str, float]:
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0, **({"max_exp_avg_sq": 0.0} if self.amsgrad else {})}
+
+    def for_rows(self, step: int) -> "Adam":
+        """The update of a table's rows is torch.optim.SparseAdam's, which adds eps to sqrt(v)
+        before the bias correction, where Adam adds it after: the same as Adam with eps divided
+        by sqrt(1 - beta2^step) (the two differ where the second moment is near eps)."""
+        return replace(self, eps=self.eps / (1 - self.betas[1] ** step) ** 0.5)
 
     def apply(self, kernel: Kernel, params: Array, grads: Array, slots: Mapping[str, Array], bounds: np.ndarray,
               scales: np.ndarray, clip: np.float32, lr: float, step: int) -> None:
