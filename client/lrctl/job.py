@@ -68,8 +68,7 @@ class Job:
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._warned_unused: set[str] = set()
         self._last_lr: float | None = None
-        self._outage = OutageGuard(job_id, transport.outage_tolerance, self._send_report,
-                                   self._refresh_lease)
+        self._outage = OutageGuard(job_id, transport.outage_tolerance, self._resend_report, self._refresh_lease)
         self.degraded = self._outage.degraded
 
     def __repr__(self) -> str:
@@ -138,9 +137,12 @@ class Job:
         with self._outage.sending:
             if not self._outage.queued():
                 try:
-                    return self._send_report(step, values)
+                    decision = self._send_report(step, values)
                 except OUTAGE_ERRORS as error:
                     failure = error
+                else:
+                    warn_unused_metrics(self.job_id, self._unused_to_warn(decision))
+                    return decision
             self._outage.queue_report(step, values, failure)
         lease = self._lease
         return Decision(self._last_lr if self._last_lr is not None else 0.0, False,
@@ -151,11 +153,18 @@ class Job:
             job_id=self.job_id, step=step, metrics=values))
         self.invalidate(reply.version)
         self._last_lr = reply.lr
-        decision = Decision.from_proto(reply)
+        return Decision.from_proto(reply)
+
+    def _resend_report(self, step: int, values: Mapping[str, float]) -> Decision:
+        decision = self._send_report(step, values)
+        warn_unused_metrics(self.job_id, self._unused_to_warn(decision))
+        return decision
+
+    def _unused_to_warn(self, decision: Decision) -> list[str]:
+        """The decision's unused metrics this handle has not warned about yet (now it has)."""
         fresh = [name for name in decision.unused_metrics if name not in self._warned_unused]
         self._warned_unused.update(fresh)
-        warn_unused_metrics(self.job_id, fresh)
-        return decision
+        return fresh
 
     def flush(self, timeout: float | None = None) -> None:
         """Waits until every report queued during an outage has reached a server (at most
