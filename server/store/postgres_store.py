@@ -114,6 +114,22 @@ JOB_UPDATE = ("UPDATE jobs SET spec_json = %s, idempotency_key = %s, state = %s,
               "policy_version = %s, skipped_nonfinite_metrics = %s, create_time = %s, update_time = %s "
               "WHERE job_id = %s AND version = %s AND create_time = %s")
 EVENT_INSERT = "INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+UPDATE_STATEMENT = f"""
+WITH updated AS ({JOB_UPDATE} RETURNING 1),
+new_events AS (
+    INSERT INTO events SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[],
+        %s::float8[], %s::text[], %s::float8[], %s::text[]) WHERE EXISTS (SELECT 1 FROM updated)),
+new_metrics AS (
+    INSERT INTO metrics SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::float8[])
+        WHERE EXISTS (SELECT 1 FROM updated)),
+new_report AS (
+    INSERT INTO reports SELECT * FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::boolean[], %s::bigint[])
+        WHERE EXISTS (SELECT 1 FROM updated)
+    ON CONFLICT (job_id, step) DO UPDATE SET lr = excluded.lr, should_stop = excluded.should_stop,
+        version = excluded.version)
+SELECT count(*) FROM updated"""
+"""A compare-and-swap update with its events, metrics and report: the history is written only
+if the swap matched, all in one statement (data-modifying CTEs run together, atomically)."""
 Connection = psycopg.Connection
 
 
@@ -259,7 +275,8 @@ class PostgresStore:
         report: ReportRecord | None = None,
     ) -> None:
         update = JobUpdate(job, tuple(events), tuple(metrics), report)
-        self._write(lambda conn: _apply_update(conn, update, expected_version))
+        with self._connection() as conn:  # one statement, so no transaction block: one round trip
+            _apply_update(conn, update, expected_version)
 
     def update_job_locked(self, job_id: str, plan: Callable[[JobRecord], JobUpdate | None]) -> JobUpdate | None:
         """The row is held with SELECT ... FOR UPDATE, which every compare-and-swap UPDATE of
@@ -315,29 +332,31 @@ def _durable_commits(conn: Connection) -> None:
 
 
 def _apply_update(conn: Connection, update: JobUpdate, expected_version: int) -> None:
-    """One compare-and-swap update and its history, inside the caller's transaction."""
-    job = update.job
-    if conn.execute(JOB_UPDATE, (*_job_row(job)[1:], job.job_id, expected_version, job.create_time)).rowcount != 1:
+    """One compare-and-swap update and its history as one statement (UPDATE_STATEMENT): one
+    round trip, and, outside a transaction block, one implicit transaction. NotFound or
+    VersionConflict, with nothing written, when the row is gone or has moved on."""
+    job, events, metrics, report = update.job, update.events, update.metrics, update.report
+    reports = [report] if report is not None else []
+    try:
+        updated = conn.execute(UPDATE_STATEMENT, (
+            *_job_row(job)[1:], job.job_id, expected_version, job.create_time,
+            *_columns([_event_row(e) for e in events], 8),
+            *_columns([(m.job_id, m.step, m.name, m.value) for m in metrics], 4),
+            *_columns([(r.job_id, r.step, r.lr, r.should_stop, r.version) for r in reports], 5))).fetchone()[0]
+    except pg_errors.UniqueViolation as error:
+        # Only a concurrent writer can have recorded this history (its swap then won).
+        raise VersionConflict(f"the write conflicts with one already stored ({error.diag.message_primary})") from None
+    if updated != 1:
         found = conn.execute("SELECT version, create_time FROM jobs WHERE job_id = %s", (job.job_id,)).fetchone()
         if found is None or found[1] != job.create_time:
             raise NotFound(f"job {job.job_id!r} not found")
         raise VersionConflict(f"job {job.job_id!r} is at version {found[0]}, not {expected_version}: it "
                               "changed concurrently")
-    cursor = conn.cursor()
-    try:
-        if update.events:
-            cursor.executemany(EVENT_INSERT, [_event_row(e) for e in update.events])
-        if update.metrics:
-            cursor.executemany("INSERT INTO metrics VALUES (%s, %s, %s, %s)",
-                               [(m.job_id, m.step, m.name, m.value) for m in update.metrics])
-    except pg_errors.UniqueViolation as error:
-        # Only a concurrent writer can have recorded this history (its swap then won).
-        raise VersionConflict(f"the write conflicts with one already stored ({error.diag.message_primary})") from None
-    if update.report is not None:
-        report = update.report
-        cursor.execute("INSERT INTO reports VALUES (%s, %s, %s, %s, %s) ON CONFLICT (job_id, step) DO UPDATE SET "
-                       "lr = excluded.lr, should_stop = excluded.should_stop, version = excluded.version",
-                       (report.job_id, report.step, report.lr, report.should_stop, report.version))
+
+
+def _columns(rows: list[tuple], width: int) -> list[list]:
+    """Rows as `width` column lists, the unnest() parameters of UPDATE_STATEMENT."""
+    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
 
 
 def postgres_failure(error: psycopg.Error) -> LrctlError:
