@@ -31,8 +31,8 @@ class Decision:
 
     `duplicate_metrics` were already recorded for this step (not counted again);
     `unused_metrics` are read by no part of the job's policy (stored, but they change nothing).
-    `pending` is True when no server answered: the report is queued (lrctl.outage), `lr` is the
-    last LR known, and the server's decision is not known yet."""
+    `pending` is True when no server answered: the report is queued (lrctl.outage), `lr` and
+    `should_stop` are the last known, and the server's decision is not known yet."""
 
     lr: float
     should_stop: bool

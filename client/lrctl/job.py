@@ -68,6 +68,7 @@ class Job:
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._warned_unused: set[str] = set()
         self._last_lr: float | None = None
+        self._last_should_stop = False
         self._outage = OutageGuard(job_id, transport.outage_tolerance, self._resend_report, self._refresh_lease)
         self.degraded = self._outage.degraded
 
@@ -145,14 +146,14 @@ class Job:
                     return decision
             self._outage.queue_report(step, values, failure)
         lease = self._lease
-        return Decision(self._last_lr if self._last_lr is not None else 0.0, False,
+        return Decision(self._last_lr if self._last_lr is not None else 0.0, self._last_should_stop,
                         lease.version if lease is not None else 0, (), (), pending=True)
 
     def _send_report(self, step: int, values: Mapping[str, float]) -> Decision:
         reply = self._call("ReportMetrics", controller_pb2.ReportMetricsRequest(
             job_id=self.job_id, step=step, metrics=values))
         self.invalidate(reply.version)
-        self._last_lr = reply.lr
+        self._last_lr, self._last_should_stop = reply.lr, reply.should_stop
         return Decision.from_proto(reply)
 
     def _resend_report(self, step: int, values: Mapping[str, float]) -> Decision:

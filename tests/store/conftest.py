@@ -43,3 +43,9 @@ def open_store_here(store_url: str) -> StoreOpener:
             store.close()
         except Exception:  # noqa: BLE001 - a test may have closed it already
             pass
+
+
+@pytest.fixture
+def open_store_handle(open_store_here: StoreOpener) -> Store:
+    """One open handle on the store under test (for tests that draw many examples on it)."""
+    return open_store_here()

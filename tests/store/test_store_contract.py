@@ -6,9 +6,12 @@ with it, and errors are the server's own typed errors.
 """
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lrctl.server.errors import AlreadyExists, FailedPrecondition, NotFound, VersionConflict
 from lrctl.server.store import SCHEMA_VERSION, EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
@@ -213,3 +216,33 @@ def test_a_locked_plan_reads_what_it_holds(open_store_here) -> None:
 
     store.update_job_locked("a", plan)
     assert store.metric_names("a", 3) == {"val_loss", "acc"}
+
+
+EXAMPLES = itertools.count()
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
+FLOAT = st.floats(allow_nan=False, allow_infinity=False, width=64)
+INT = st.integers(min_value=0, max_value=2**63 - 1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_what_an_update_writes_is_what_is_read_back(open_store_handle, data) -> None:
+    """Any history (unicode reasons, 64-bit steps, any finite float) survives the round trip,
+    on every store."""
+    store, job_id = open_store_handle, f"prop-{next(EXAMPLES)}"
+    store.insert_job(job(job_id), [])
+    versions = data.draw(st.lists(st.integers(2, 50), min_size=0, max_size=4, unique=True))
+    events = [EventRecord(job_id, v, data.draw(TEXT), data.draw(INT), data.draw(FLOAT), data.draw(TEXT),
+                          data.draw(FLOAT), '{"m": 1.0}') for v in sorted(versions)]
+    names = data.draw(st.lists(TEXT, max_size=4, unique=True))
+    step = data.draw(INT)
+    metrics = [MetricRecord(job_id, step, name, data.draw(FLOAT)) for name in names]
+    report = data.draw(st.none() | st.builds(ReportRecord, st.just(job_id), st.just(step), FLOAT, st.booleans(),
+                                             st.just(51)))
+    new = JobRecord(job_id, data.draw(TEXT), data.draw(TEXT), "active", data.draw(TEXT), 51, data.draw(INT),
+                    data.draw(INT), 1.0, data.draw(FLOAT))
+    store.update_job(new, 1, events=events, metrics=metrics, report=report)
+    assert store.load_job(job_id) == new
+    assert store.list_events(job_id, 0, 100) == events
+    assert store.metric_names(job_id, step) == set(names)
+    assert store.load_report(job_id, step) == report
