@@ -41,7 +41,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import lrctl  # noqa: E402
-from lrctl import wire  # noqa: E402
+from lrctl.protocol import wire  # noqa: E402
 from lrctl.v1 import controller_pb2, controller_pb2_grpc  # noqa: E402
 from bench.bare_grpc import BareServer  # noqa: E402
 from tests.support.server_process import ServerProcess  # noqa: E402

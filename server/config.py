@@ -9,7 +9,7 @@ from google.protobuf import json_format
 
 from google.protobuf.descriptor import FieldDescriptor
 
-from lrctl import wire
+from lrctl.protocol import wire
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.v1 import server_config_pb2
 

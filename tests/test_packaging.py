@@ -5,7 +5,7 @@ import pathlib
 import tomllib
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-ROOTS = {"lrctl": REPO / "client" / "lrctl", "lrctl.server": REPO / "server"}
+ROOTS = {"lrctl": REPO / "client" / "lrctl", "lrctl.protocol": REPO / "protocol", "lrctl.server": REPO / "server"}
 
 
 def test_every_package_directory_is_listed() -> None:

@@ -5,7 +5,7 @@ import os
 import uuid
 from typing import Any, Iterator, Mapping
 
-from lrctl import wire
+from lrctl.protocol import wire
 from lrctl.channel import DEFAULT_LOAD_BALANCING, open_channel, tls_credentials, with_default_port
 from lrctl.errors import AlreadyExists, SpecMismatch
 from lrctl.job import DEFAULT_HORIZON, Job

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, TypeV
 
 import numpy as np
 
-from lrctl import chunk_messages, wire
+from lrctl.protocol import chunk_messages, wire
 from lrctl.channel import retried
 from lrctl.errors import LrctlError, NotFound, Unavailable
 from lrctl.events import Decision, Event
@@ -18,7 +18,8 @@ from lrctl.notices import warn_skipped_step, warn_unused_metrics
 from lrctl.outage import OUTAGE_ERRORS, OutageGuard
 from lrctl.policy import to_policy
 from lrctl.step_result import StepResult
-from lrctl.tensors import REPLY_MODES, Assembler, dtype_code, to_chunks
+from lrctl.protocol.codes import REPLY_MODES, dtype_code
+from lrctl.tensors import Assembler, check_tensors, to_chunks
 from lrctl.transport import Transport
 from lrctl.v1 import controller_pb2, optimizer_pb2, policy_pb2
 
@@ -258,6 +259,7 @@ class Job:
                     chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> int:
         """Uploads the initial parameters ({name: array}, in a fixed order) and resets the
         optimizer state; allowed until the first step. Returns the number of elements."""
+        check_tensors(params, {})
         self._shapes = {name: np.shape(value) for name, value in params.items()}
 
         def requests() -> Iterator[optimizer_pb2.UploadParametersRequest | bytes]:
@@ -288,6 +290,7 @@ class Job:
         within the job's step_timeout_seconds raises Aborted naming the missing ranks."""
         if reply not in REPLY_MODES:
             raise ValueError(f"reply must be one of {', '.join(REPLY_MODES)}, not {reply!r}")
+        check_tensors(grads, self._shapes)
         header = optimizer_pb2.StepHeader(job_id=self.job_id, step=step, reply_mode=REPLY_MODES[reply],
                                           reply_dtype=dtype_code(wire_dtype), reply_chunk_bytes=chunk_bytes,
                                           rank=rank)

@@ -11,16 +11,10 @@ from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from lrctl import wire
-from lrctl.chunk_messages import ChunkView
+from lrctl.protocol import wire
+from lrctl.protocol.chunks import Chunk, as_chunk
+from lrctl.protocol.codes import dtype_code
 from lrctl.v1 import optimizer_pb2
-
-DTYPES = {"float32": optimizer_pb2.DTYPE_FLOAT32, "float16": optimizer_pb2.DTYPE_FLOAT16,
-          "bfloat16": optimizer_pb2.DTYPE_BFLOAT16}
-DTYPE_NAMES = {value: name for name, value in DTYPES.items()}
-REPLY_MODES = {"all": optimizer_pb2.REPLY_MODE_ALL, "touched": optimizer_pb2.REPLY_MODE_TOUCHED,
-               "none": optimizer_pb2.REPLY_MODE_NONE}
-"""Wire codes of dtypes and reply modes; the server's codec reads these same tables."""
 
 
 class Rows(NamedTuple):
@@ -32,52 +26,64 @@ class Rows(NamedTuple):
     shape: tuple[int, ...] | None = None
 
 
-def dtype_code(name: str) -> int:
-    if name not in DTYPES:
-        raise ValueError(f"wire dtype must be one of {', '.join(DTYPES)}, not {name!r}")
-    return DTYPES[name]
+def check_tensors(tensors: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuses, before any call starts, what the data plane cannot hold (to_chunks runs inside
+    gRPC's request stream, where an exception would only end the call): complex values, and
+    Rows without a 2-D shape."""
+    for name, tensor in tensors.items():
+        if isinstance(tensor, Rows):
+            shape = tensor.shape or shapes.get(name)
+            if shape is None:
+                raise ValueError(f"Rows for {name!r} need the tensor's shape: give Rows(rows, values, shape)")
+            if len(shape) != 2:
+                raise ValueError(f"Rows for {name!r} need a 2-D tensor, not shape {tuple(shape)}")
+            values = tensor.values
+        else:
+            values = tensor
+        if np.iscomplexobj(values):
+            raise TypeError(f"{name!r} is complex ({np.asarray(values).dtype}): the data plane holds real float32 "
+                            "tensors")
 
 
 def to_chunks(tensors: Mapping[str, Any], dtype: str, chunk_bytes: int,
-              shapes: Mapping[str, tuple[int, ...]]) -> Iterator[ChunkView]:
-    """The chunks of `tensors` (arrays or Rows), in order, each encoded as it is sent; a
-    float32 chunk's data is a view of the caller's array (chunk_messages.encode copies it
-    once, into the message)."""
-    code = dtype_code(dtype)
+              shapes: Mapping[str, tuple[int, ...]]) -> Iterator[Chunk]:
+    """The chunks of `tensors` (arrays or Rows, passed by check_tensors), in order, each encoded
+    as it is sent; a float32 chunk's data is a view of the caller's array (chunk_messages.encode
+    copies it once, into the message)."""
+    dtype_code(dtype)
     for name, tensor in tensors.items():
         if isinstance(tensor, Rows):
-            yield from _row_chunks(name, tensor, code, dtype, chunk_bytes, shapes)
+            yield from _row_chunks(name, tensor, dtype, chunk_bytes, shapes)
             continue
         array = np.asarray(tensor)
         flat = np.ascontiguousarray(array, dtype=np.float32).reshape(-1)
         for start, stop in wire.chunk_spans(flat.size, dtype, chunk_bytes):
-            yield ChunkView(name, array.shape, code, start, wire.encoded(flat[start:stop], dtype))
+            yield Chunk(name, array.shape, dtype, start, wire.encoded(flat[start:stop], dtype))
 
 
-def _row_chunks(name: str, tensor: Rows, code: int, dtype: str, chunk_bytes: int,
-                shapes: Mapping[str, tuple[int, ...]]) -> Iterator[ChunkView]:
-    shape = tensor.shape or shapes.get(name)
-    if shape is None:
-        raise ValueError(f"Rows for {name!r} need the tensor's shape: give Rows(rows, values, shape)")
+def _row_chunks(name: str, tensor: Rows, dtype: str, chunk_bytes: int,
+                shapes: Mapping[str, tuple[int, ...]]) -> Iterator[Chunk]:
+    shape = tensor.shape or shapes[name]
     rows = np.ascontiguousarray(tensor.rows, dtype="<i8").reshape(-1)
-    values = np.ascontiguousarray(tensor.values, dtype=np.float32).reshape(rows.size, -1)
+    values = np.ascontiguousarray(tensor.values, dtype=np.float32).reshape(rows.size, shape[1])
     per_chunk = max(chunk_bytes // max(values.shape[1] * wire.ITEMSIZE[dtype], 1), 1)
     for start in range(0, rows.size, per_chunk):  # no rows: the tensor is not in the step
-        yield ChunkView(name, tuple(shape), code, 0, wire.encoded(values[start:start + per_chunk], dtype),
-                        rows[start:start + per_chunk])
+        yield Chunk(name, tuple(shape), dtype, 0, wire.encoded(values[start:start + per_chunk], dtype),
+                    rows[start:start + per_chunk])
 
 
 class Assembler:
-    """Collects reply chunks (TensorChunk messages, or ChunkViews from chunk_messages.read)
-    into float32 arrays (dense tensors) and Rows (touched rows)."""
+    """Collects reply chunks (Chunks from chunk_messages.read, or TensorChunk messages) into
+    float32 arrays (dense tensors) and Rows (touched rows)."""
 
     def __init__(self) -> None:
         self.dense: dict[str, np.ndarray] = {}
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._rows: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
 
-    def add(self, chunk: ChunkView | optimizer_pb2.TensorChunk) -> None:
-        data, dtype, shape = chunk.data, DTYPE_NAMES[chunk.dtype], tuple(chunk.shape)
+    def add(self, message: Chunk | optimizer_pb2.TensorChunk) -> None:
+        chunk = as_chunk(message)
+        data, dtype, shape = chunk.data, chunk.dtype, tuple(chunk.shape)
         self._shapes[chunk.name] = shape
         if chunk.rows:
             rows = np.frombuffer(chunk.rows, dtype="<i8")

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 
 import grpc
 
-from lrctl import chunk_messages
+from lrctl.protocol import chunk_messages
 from lrctl.errors import from_rpc_error
 from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2
 

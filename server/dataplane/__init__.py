@@ -10,7 +10,7 @@ tensors, and the LR (already the control plane's), the skip decision and the glo
 scale become values agreed for the step before any shard writes, instead of computed from
 the shard's own gradient in optim.update_tensors.
 """
-from lrctl.server.dataplane.chunks import Chunk
+from lrctl.protocol.chunks import Chunk
 from lrctl.server.dataplane.collect import StepOutcome, StepResult
 from lrctl.server.dataplane.limits import DataPlaneLimits
 from lrctl.server.dataplane.registry import DataPlane, ImportInput, ParametersInfo, UploadInput

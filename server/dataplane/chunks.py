@@ -9,47 +9,30 @@ changes nothing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from lrctl import wire
-from lrctl.chunk_messages import Buffer
+from lrctl.protocol import wire
+from lrctl.protocol.chunks import Chunk
 from lrctl.server.dataplane.limits import DataPlaneLimits
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim import Layout, RowGradient, TensorSpan
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """One TensorChunk in domain terms; `rows` is empty for a dense chunk. `data` and `rows`
-    are byte buffers (bytes, or views of a received message or of an array to send)."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    offset: int
-    data: Buffer
-    rows: Buffer = b""
-
-    @property
-    def field(self) -> str:
-        return f"chunks[{self.name}]"
-
-    @property
-    def elements(self) -> int:
-        return len(self.data) // wire.ITEMSIZE[self.dtype]
+def field_of(chunk: Chunk) -> str:
+    """How a refusal names the chunk: by its tensor."""
+    return f"chunks[{chunk.name}]"
 
 
 def check_chunk(chunk: Chunk, limits: DataPlaneLimits) -> None:
     """Checks what a chunk says about itself: the size limit, a known dtype, whole elements."""
-    limits.check_chunk(chunk.field, len(chunk.data))
+    limits.check_chunk(field_of(chunk), len(chunk.data))
     if chunk.dtype not in wire.DTYPES:
-        raise InvalidArgument(FieldViolation(f"{chunk.field}.dtype", "must be FLOAT32, FLOAT16 or BFLOAT16"))
+        raise InvalidArgument(FieldViolation(f"{field_of(chunk)}.dtype", "must be FLOAT32, FLOAT16 or BFLOAT16"))
     if len(chunk.data) % wire.ITEMSIZE[chunk.dtype]:
         raise InvalidArgument(FieldViolation(
-            f"{chunk.field}.data", f"{len(chunk.data)} bytes is not a whole number of {chunk.dtype} elements"))
+            f"{field_of(chunk)}.data", f"{len(chunk.data)} bytes is not a whole number of {chunk.dtype} elements"))
 
 
 class _Coverage:
@@ -63,11 +46,11 @@ class _Coverage:
     def add(self, chunk: Chunk, size: int) -> None:
         if self._dtypes.setdefault(chunk.name, chunk.dtype) != chunk.dtype:
             raise InvalidArgument(FieldViolation(
-                f"{chunk.field}.dtype", f"{chunk.dtype} differs from {self._dtypes[chunk.name]} in an earlier chunk"))
+                f"{field_of(chunk)}.dtype", f"{chunk.dtype} differs from {self._dtypes[chunk.name]} in an earlier chunk"))
         stop = chunk.offset + chunk.elements
         if stop > size:
             raise InvalidArgument(FieldViolation(
-                f"{chunk.field}.offset", f"chunk [{chunk.offset}, {stop}) overruns the tensor's {size} elements"))
+                f"{field_of(chunk)}.offset", f"chunk [{chunk.offset}, {stop}) overruns the tensor's {size} elements"))
         self._ranges.setdefault(chunk.name, []).append((chunk.offset, stop))
         self._sizes[chunk.name] = size
 
@@ -109,7 +92,7 @@ class DenseAssembler:
     def add(self, chunk: Chunk) -> None:
         check_chunk(chunk, self._limits)
         if chunk.rows:
-            raise InvalidArgument(FieldViolation(f"{chunk.field}.rows", "rows are only for a step's gradients"))
+            raise InvalidArgument(FieldViolation(f"{field_of(chunk)}.rows", "rows are only for a step's gradients"))
         flat = self._target(chunk)
         self._coverage.add(chunk, flat.size)
         wire.decode_into(flat[chunk.offset:chunk.offset + chunk.elements], chunk.data, chunk.dtype)
@@ -141,16 +124,16 @@ class SparseAssembler:
         span = checked_span(self._layout, chunk)
         if len(span.shape) != 2:
             raise InvalidArgument(FieldViolation(
-                f"{chunk.field}.rows", f"sparse rows need a 2-D tensor; {chunk.name} has shape {span.shape}"))
+                f"{field_of(chunk)}.rows", f"sparse rows need a 2-D tensor; {chunk.name} has shape {span.shape}"))
         if len(chunk.rows) % 8 or chunk.offset:
             raise InvalidArgument(FieldViolation(
-                f"{chunk.field}.rows", "must be little-endian int64 row indices, with offset 0"))
+                f"{field_of(chunk)}.rows", "must be little-endian int64 row indices, with offset 0"))
         rows = np.frombuffer(chunk.rows, dtype="<i8")
         if chunk.elements != rows.size * span.shape[1]:
             raise InvalidArgument(FieldViolation(
-                f"{chunk.field}.data", f"{chunk.elements} elements, expected {rows.size} rows of {span.shape[1]}"))
+                f"{field_of(chunk)}.data", f"{chunk.elements} elements, expected {rows.size} rows of {span.shape[1]}"))
         if rows.size and (int(rows.min()) < 0 or int(rows.max()) >= span.shape[0]):
-            raise InvalidArgument(FieldViolation(f"{chunk.field}.rows", f"row out of range [0, {span.shape[0]})"))
+            raise InvalidArgument(FieldViolation(f"{field_of(chunk)}.rows", f"row out of range [0, {span.shape[0]})"))
         self._rows.setdefault(chunk.name, []).append(rows)
         self._values.setdefault(chunk.name, []).append(wire.decode(chunk.data, chunk.dtype).reshape(-1, span.shape[1]))
         self.received_bytes += len(chunk.data) + len(chunk.rows)
@@ -178,7 +161,7 @@ class StepAssembler:
         kind = "rows" if chunk.rows else "dense"
         if self._kinds.setdefault(chunk.name, kind) != kind:
             raise InvalidArgument(FieldViolation(
-                f"{chunk.field}.rows", f"{chunk.name} came both dense and as rows: each tensor is one or the other"))
+                f"{field_of(chunk)}.rows", f"{chunk.name} came both dense and as rows: each tensor is one or the other"))
         (self._sparse if chunk.rows else self._dense).add(chunk)
 
     @property
@@ -197,10 +180,10 @@ def checked_span(layout: Layout, chunk: Chunk) -> TensorSpan:
     try:
         span = layout.span(chunk.name)
     except InvalidArgument:
-        raise InvalidArgument(FieldViolation(f"{chunk.field}.name", f"Unknown tensor: {chunk.name!r}")) from None
+        raise InvalidArgument(FieldViolation(f"{field_of(chunk)}.name", f"Unknown tensor: {chunk.name!r}")) from None
     if chunk.shape != span.shape:
         raise InvalidArgument(FieldViolation(
-            f"{chunk.field}.shape", f"{list(chunk.shape)} does not match the job's {list(span.shape)}"))
+            f"{field_of(chunk)}.shape", f"{list(chunk.shape)} does not match the job's {list(span.shape)}"))
     return span
 
 
@@ -224,11 +207,11 @@ class UploadAssembler(DenseAssembler):
         if tensor is not None:
             if self.shapes[chunk.name] != chunk.shape:
                 raise InvalidArgument(FieldViolation(
-                    f"{chunk.field}.shape", f"{list(chunk.shape)} differs from {list(self.shapes[chunk.name])} "
+                    f"{field_of(chunk)}.shape", f"{list(chunk.shape)} differs from {list(self.shapes[chunk.name])} "
                                             "in an earlier chunk"))
             return tensor
         if not chunk.name:
-            raise InvalidArgument(FieldViolation(f"{chunk.field}.name", "a tensor name must be non-empty"))
+            raise InvalidArgument(FieldViolation(f"{field_of(chunk)}.name", "a tensor name must be non-empty"))
         self._admit(self._elements + math.prod(chunk.shape))
         self._elements += math.prod(chunk.shape)
         self.shapes[chunk.name] = chunk.shape

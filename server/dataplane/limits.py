@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from lrctl import wire
+from lrctl.protocol import wire
 from lrctl.server import optim
 from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted
 

@@ -24,12 +24,14 @@ from typing import Callable, Collection, Iterable, Iterator
 
 import numpy as np
 
-from lrctl import wire
+from lrctl.protocol import wire
 from lrctl.server import optim, policies
 from lrctl.server.backends import Backend, host_copy
-from lrctl.server.dataplane import bf16, export_file, reduce, replies
+from lrctl.protocol import bfloat16
+from lrctl.server.dataplane import export_file, reduce, replies
 from lrctl.server.dataplane.arrays import JobArrays
-from lrctl.server.dataplane.chunks import Chunk, UploadAssembler, requested_rows
+from lrctl.protocol.chunks import Chunk
+from lrctl.server.dataplane.chunks import UploadAssembler, requested_rows
 from lrctl.server.dataplane.limits import IMPORT_METADATA_BYTES, Claim, DataPlaneLimits, StateBudget, job_bytes
 from lrctl.server.dataplane.replies import ReplyOptions
 from lrctl.server.dataplane.slots import Slot
@@ -131,7 +133,7 @@ class DataPlane:
         pool thread (seconds on a fresh install, well under one with the cache filled)."""
         started = time.perf_counter()
         names = optim.warm_up(self._backend)
-        bf16.bfloat16_bits(np.zeros(4, np.float32))
+        bfloat16.bits(np.zeros(4, np.float32))
         reduce.warm_up()
         log.info("data plane ready: %d optimizers' kernels on %s built or loaded in %.2f s", len(names),
                  self._backend.device, time.perf_counter() - started)

@@ -3,7 +3,7 @@
 The caller takes a private copy of the parameters under the job's lock (one memcpy), so a
 reply is one consistent picture even if the next step starts while it is being sent; the
 chunks are then encoded lazily, each as gRPC asks for it, so encoding on the server overlaps
-sending and decoding on the client. bfloat16 is encoded by the compiled kernel of `bf16`.
+sending and decoding on the client.
 """
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Collection, Iterator
 
 import numpy as np
 
-from lrctl import wire
-from lrctl.server.dataplane import bf16
-from lrctl.server.dataplane.chunks import Chunk
+from lrctl.protocol import wire
+from lrctl.protocol.chunks import Chunk
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim import Layout
 
@@ -46,7 +45,7 @@ def dense_chunks(layout: Layout, params: np.ndarray, options: ReplyOptions,
     for span in layout.spans if names is None else [span for span in layout.spans if span.name in names]:
         flat = params[span.offset:span.stop]
         for start, stop in wire.chunk_spans(span.size, options.dtype, options.chunk_bytes):
-            yield Chunk(span.name, span.shape, options.dtype, start, _bytes(bf16.encoded(flat[start:stop], options.dtype)))
+            yield Chunk(span.name, span.shape, options.dtype, start, _bytes(wire.encoded(flat[start:stop], options.dtype)))
 
 
 def row_chunks(layout: Layout, params: np.ndarray, rows: dict[str, np.ndarray], options: ReplyOptions) -> list[Chunk]:
@@ -60,7 +59,7 @@ def row_chunks(layout: Layout, params: np.ndarray, rows: dict[str, np.ndarray], 
         for start in range(0, indices.size, per_chunk):
             picked = indices[start:start + per_chunk]
             chunks.append(Chunk(name, tuple(table.shape), options.dtype, 0,
-                                _bytes(bf16.encoded(table[picked], options.dtype)), _bytes(picked.astype("<i8"))))
+                                _bytes(wire.encoded(table[picked], options.dtype)), _bytes(picked.astype("<i8"))))
     return chunks
 
 

@@ -29,7 +29,8 @@ from lrctl.server import optim
 from lrctl.server.backends import host_copy
 from lrctl.server.dataplane import reduce, replies
 from lrctl.server.dataplane.arrays import JobArrays
-from lrctl.server.dataplane.chunks import Chunk, StepAssembler
+from lrctl.protocol.chunks import Chunk
+from lrctl.server.dataplane.chunks import StepAssembler
 from lrctl.server.dataplane.collect import Contribution, StepCollector, StepOutcome, StepResult
 from lrctl.server.dataplane.replies import ReplyOptions
 from lrctl.server.dataplane.slots import GradientBuffer, Slot

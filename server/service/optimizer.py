@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator
 
 import grpc
 
-from lrctl import chunk_messages
+from lrctl.protocol import chunk_messages
 from lrctl.server.dataplane import Chunk, DataPlane, ParametersInfo, StepInput, StepOutcome
 from lrctl.server.dataplane.collect import StepCollector
 from lrctl.server.errors import FieldViolation, InvalidArgument, Unavailable

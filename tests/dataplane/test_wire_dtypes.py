@@ -5,7 +5,8 @@ import numpy as np
 import torch
 
 import lrctl
-from lrctl import wire
+from lrctl.protocol import wire
+from lrctl.protocol.codes import DTYPES
 from lrctl.v1 import optimizer_pb2
 from tests.dataplane import _raw
 from tests.dataplane._peer import POLICY, TorchRun, gradients, initial_params
@@ -43,7 +44,7 @@ def test_bfloat16_step_halves_the_bytes_and_keeps_float32_master_copies(client: 
     moved = {}
     for dtype, job in jobs.items():
         job.init_params(params)
-        code = lrctl.tensors.DTYPES[dtype]
+        code = DTYPES[dtype]
         chunks = [_raw.chunk(name, g.shape, wire.encode(g.reshape(-1), dtype), dtype=code)
                   for name, g in grads[0].items()]
         replies = _raw.step(client, job.job_id, 0, chunks, reply_dtype=code)

@@ -28,8 +28,8 @@ def test_a_first_step_on_an_empty_kernel_cache_waits_for_the_build(tmp_path) -> 
             assert client.echo(b"control plane") == b"control plane"
             job = client.create_job("first", {"lr": 0.1}, optimizer={"adam": {}})
             job.init_params({"w": np.ones(1000, np.float32)})
-            params = job.step(0, {"w": np.ones(1000, np.float32)})
-            assert params["w"].shape == (1000,) and not job.last_step_result.duplicate
+            result = job.step(0, {"w": np.ones(1000, np.float32)})
+            assert result.params["w"].shape == (1000,) and not result.duplicate
         assert server.health(OPTIMIZER) == health_pb2.HealthCheckResponse.SERVING
         assert server.health("") == health_pb2.HealthCheckResponse.SERVING
         assert building == health_pb2.HealthCheckResponse.NOT_SERVING, "the build was still running at start"

@@ -16,7 +16,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from hypothesis import strategies as st
 
-from lrctl import wire
+from lrctl.protocol import wire
 from lrctl.v1 import optimizer_pb2
 
 F32, F16, BF16 = optimizer_pb2.DTYPE_FLOAT32, optimizer_pb2.DTYPE_FLOAT16, optimizer_pb2.DTYPE_BFLOAT16

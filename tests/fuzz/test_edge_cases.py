@@ -67,6 +67,8 @@ def boundary_base(h: Harness | None, key: str) -> Any:
         "WatchJob": lambda: c.WatchJobRequest(job_id="fz-plateau"),
         "ListJobs": lambda: c.ListJobsRequest(page_size=10),
         "PullParameters": lambda: o.PullParametersRequest(job_id="fz-adam", dtype=fs.F32, chunk_bytes=1024),
+        "PullRows": lambda: o.PullRowsRequest(job_id="fz-adam", name="emb", rows=bytes(8), dtype=fs.F32,
+                                              chunk_bytes=1024),
         "ExportJob": lambda: o.ExportJobRequest(job_id="fz-adam", chunk_bytes=1024),
     }[name]()
 
@@ -86,7 +88,7 @@ def _integer_fields(message: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[
 def _boundary_cases() -> Iterator[Any]:
     keys = [*(f"PreviewSchedule:{k}" for k in SCHEDULE_POLICIES), "CreateJob:cosine_restarts", "Step",
             "UploadParameters", "GetLearningRate", "ReportMetrics", "SetOverride", "UpdatePolicy", "ListJobEvents",
-            "WatchJob", "ListJobs", "PullParameters", "ExportJob"]
+            "WatchJob", "ListJobs", "PullParameters", "PullRows", "ExportJob"]
     for key in keys:
         base = boundary_base(None, key)
         for index, message in enumerate(base if isinstance(base, list) else [base]):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+import numpy as np
 import pytest
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.message_factory import GetMessageClass
@@ -113,6 +114,13 @@ def base_request(h: Harness, name: str, draw: Callable) -> Any:
     if name == "PullParameters":
         return o.PullParametersRequest(job_id=plane, dtype=draw(st.integers(0, 4)),
                                        chunk_bytes=draw(fs.weighted((2, st.integers(0, 64)), (1, fs.uint32s))))
+    if name == "PullRows":
+        layout = FIXTURES[plane].layout or {}
+        rows = draw(st.lists(fs.weighted((4, st.integers(0, 45)), (1, st.integers(-2**63, 2**63 - 1))), max_size=20))
+        raw = np.array(rows, dtype="<i8").tobytes() + draw(fs.weighted((6, st.just(b"")), (1, st.binary(max_size=7))))
+        return o.PullRowsRequest(job_id=plane, name=draw(st.sampled_from((*layout, "nope", ""))), rows=raw,
+                                 dtype=draw(st.integers(0, 4)),
+                                 chunk_bytes=draw(fs.weighted((2, st.integers(0, 64)), (1, fs.uint32s))))
     if name == "UploadParameters":
         return draw(fs.framed(o.UploadHeader(job_id=plane), _chunks_for(draw, plane, False),
                               o.UploadParametersRequest))

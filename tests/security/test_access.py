@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 import lrctl
-from lrctl import chunk_messages
+from lrctl.protocol import chunk_messages
 from lrctl.server.auth import ACCESS, Access
 from lrctl.tensors import to_chunks
 from lrctl.v1 import controller_pb2, controller_pb2_grpc, optimizer_pb2, optimizer_pb2_grpc, policy_pb2
 from tests.security.conftest import ADMIN, SGD_JOB
 
 TIMEOUT = 5
-PARAMS = {"w": np.arange(4, dtype=np.float32)}
+TABLE = "table"
+PARAMS = {"w": np.arange(4, dtype=np.float32), TABLE: np.arange(6, dtype=np.float32).reshape(3, 2)}
 SPEC = controller_pb2.JobSpec(policy=policy_pb2.Policy(lr=0.1))
 CASES = ("admin", "own", "other", "none", "garbage", "malformed")
 METADATA = {"none": (), "garbage": (("authorization", "Bearer lrj_not-a-token-this-server-issued"),),
@@ -93,6 +94,8 @@ CALLS: dict[str, Callable[[Stubs, Target, Any], Any]] = {
     "/lrctl.v1.Optimizer/Step": _step,
     "/lrctl.v1.Optimizer/PullParameters": lambda s, t, md: list(s.optimizer.PullParameters(
         optimizer_pb2.PullParametersRequest(job_id=t.job_id), metadata=md, timeout=TIMEOUT)),
+    "/lrctl.v1.Optimizer/PullRows": lambda s, t, md: list(s.optimizer.PullRows(
+        optimizer_pb2.PullRowsRequest(job_id=t.job_id, name=TABLE, rows=bytes(8)), metadata=md, timeout=TIMEOUT)),
     "/lrctl.v1.Optimizer/ExportJob": lambda s, t, md: list(s.optimizer.ExportJob(
         optimizer_pb2.ExportJobRequest(job_id=t.job_id), metadata=md, timeout=TIMEOUT)),
     "/lrctl.v1.Optimizer/ImportJob": _import,

@@ -14,20 +14,18 @@ parses by hand only the framing and the `data` and `rows` fields; the chunk's ot
 go through protobuf's parser, and a message in any other form (another field beside the
 chunk, a repeated data field, a group) is left to protobuf whole.
 
-Shared by the SDK and the server, like `lrctl.wire`.
+Shared by the SDK and the server.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable
 
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, MethodDescriptor
 
+from lrctl.protocol.chunks import Chunk
+from lrctl.protocol.codes import DTYPES, dtype_name
 from lrctl.v1 import optimizer_pb2
-
-Buffer = Union[bytes, memoryview]
-"""Tensor bytes: bytes, or a view of a received message or of an array (anything that
-exports a C-contiguous buffer is accepted where a chunk is written)."""
 
 CHUNK_FIELD = 2
 _CHUNK_TAG = 0x12  # field 2, length-delimited
@@ -36,25 +34,13 @@ _ROWS_TAG = 0x32   # TensorChunk.rows: field 6, length-delimited
 _MAX_VARINT_BYTES = 10
 
 
-class ChunkView(NamedTuple):
-    """A TensorChunk's fields; `data` and `rows` may be views (of an array to send, or of a
-    received message, which they keep alive). `dtype` is the wire code (optimizer_pb2.DType)."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: int
-    offset: int
-    data: Buffer
-    rows: Buffer = b""
-
-
 class ChunkMessage:
     """A parsed chunk-carrying message whose oneof holds `chunk`: it answers the questions
     asked of the generated message (WhichOneof, HasField, .chunk)."""
 
     __slots__ = ("chunk",)
 
-    def __init__(self, chunk: ChunkView) -> None:
+    def __init__(self, chunk: Chunk) -> None:
         self.chunk = chunk
 
     def WhichOneof(self, group: str) -> str | None:  # noqa: N802 - the generated message's name
@@ -78,7 +64,7 @@ def _byte_view(buffer: Any) -> memoryview:
     return memoryview(buffer).cast("B")
 
 
-def encode(chunk: ChunkView) -> bytes:
+def encode(chunk: Chunk) -> bytes:
     """The serialized message {chunk: chunk} (the same bytes for all four message types):
     fields in number order, defaults left out, shape packed, as SerializeToString writes."""
     data, rows = _byte_view(chunk.data), _byte_view(chunk.rows)
@@ -89,8 +75,9 @@ def encode(chunk: ChunkView) -> bytes:
     if len(chunk.shape):
         packed = b"".join(_varint(int(size)) for size in chunk.shape)
         parts += [b"\x12", _varint(len(packed)), packed]
-    if chunk.dtype:
-        parts += [b"\x18", _varint(chunk.dtype)]
+    code = DTYPES[chunk.dtype]
+    if code:
+        parts += [b"\x18", _varint(code)]
     if chunk.offset:
         parts += [b"\x20", _varint(chunk.offset)]
     if data.nbytes:
@@ -156,8 +143,8 @@ def _read(message: bytes) -> ChunkMessage | None:
     if position != len(message):
         return None
     rest = optimizer_pb2.TensorChunk.FromString(b"".join(others))
-    return ChunkMessage(ChunkView(rest.name, tuple(rest.shape), rest.dtype, rest.offset,
-                                  found.get(_DATA_TAG, b""), found.get(_ROWS_TAG, b"")))
+    return ChunkMessage(Chunk(rest.name, tuple(rest.shape), dtype_name(rest.dtype), rest.offset,
+                              found.get(_DATA_TAG, b""), found.get(_ROWS_TAG, b"")))
 
 
 def carries_chunks(descriptor: Descriptor) -> bool:

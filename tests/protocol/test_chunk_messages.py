@@ -9,8 +9,10 @@ from google.protobuf.message import DecodeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lrctl import chunk_messages
-from lrctl.chunk_messages import ChunkMessage, ChunkView
+from lrctl.protocol import chunk_messages
+from lrctl.protocol.chunk_messages import ChunkMessage
+from lrctl.protocol.chunks import Chunk, as_chunk
+from lrctl.protocol.codes import DTYPES, dtype_name
 from lrctl.v1 import optimizer_pb2
 
 SERVICE = optimizer_pb2.DESCRIPTOR.services_by_name["Optimizer"]
@@ -19,19 +21,24 @@ CHUNK_TYPES = sorted({t.full_name: t for m in SERVICE.methods for t in (m.input_
 CLASSES = [message_factory.GetMessageClass(t) for t in CHUNK_TYPES]
 
 chunks = st.builds(
-    ChunkView,
+    Chunk,
     name=st.text(max_size=40),
     shape=st.lists(st.integers(0, 2**64 - 1), max_size=4).map(tuple),
-    dtype=st.integers(0, 2**31 - 1),
+    dtype=st.sampled_from(sorted(DTYPES)),
     offset=st.integers(0, 2**64 - 1),
     data=st.binary(max_size=300),
     rows=st.binary(max_size=80),
 )
 
 
-def as_fields(chunk: ChunkView) -> dict:
+def as_fields(message: Chunk | optimizer_pb2.TensorChunk) -> dict:
+    chunk = as_chunk(message)
     return {"name": chunk.name, "shape": list(chunk.shape), "dtype": chunk.dtype, "offset": chunk.offset,
             "data": bytes(chunk.data), "rows": bytes(chunk.rows)}
+
+
+def as_message_fields(chunk: Chunk) -> dict:
+    return {**as_fields(chunk), "dtype": DTYPES[chunk.dtype]}
 
 
 def test_the_four_chunk_messages_are_found() -> None:
@@ -41,10 +48,10 @@ def test_the_four_chunk_messages_are_found() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(chunk=chunks)
-def test_encode_writes_what_protobuf_writes_and_read_reads_it_back(chunk: ChunkView) -> None:
+def test_encode_writes_what_protobuf_writes_and_read_reads_it_back(chunk: Chunk) -> None:
     encoded = chunk_messages.encode(chunk)
     for message_class in CLASSES:
-        assert encoded == message_class(chunk=as_fields(chunk)).SerializeToString()
+        assert encoded == message_class(chunk=as_message_fields(chunk)).SerializeToString()
     parsed = chunk_messages.read(encoded)
     assert isinstance(parsed, ChunkMessage)
     assert as_fields(parsed.chunk) == as_fields(chunk)
@@ -54,13 +61,18 @@ def test_encode_writes_what_protobuf_writes_and_read_reads_it_back(chunk: ChunkV
 def test_array_views_are_written_as_their_bytes_once() -> None:
     values = np.arange(10, dtype=np.float32)
     rows = np.array([3, 1], dtype="<i8")
-    encoded = chunk_messages.encode(ChunkView("w", (5, 2), optimizer_pb2.DTYPE_FLOAT32, 0, values[2:6], rows))
+    encoded = chunk_messages.encode(Chunk("w", (5, 2), "float32", 0, values[2:6], rows))
     parsed = optimizer_pb2.StepRequest.FromString(encoded).chunk
     assert parsed.data == values[2:6].tobytes() and parsed.rows == rows.tobytes()
 
 
+def test_a_dtype_code_no_dtype_has_is_read_as_a_name_none_has() -> None:
+    message = optimizer_pb2.StepRequest(chunk=optimizer_pb2.TensorChunk(name="w", shape=[1], dtype=9, data=b"1234"))
+    assert chunk_messages.read(message.SerializeToString()).chunk.dtype == dtype_name(9) == "dtype 9"
+
+
 def test_read_points_into_the_message_instead_of_copying() -> None:
-    encoded = chunk_messages.encode(ChunkView("w", (4,), 1, 0, b"\x00" * 16))
+    encoded = chunk_messages.encode(Chunk("w", (4,), "float32", 0, b"\x00" * 16))
     data = chunk_messages.read(encoded).chunk.data
     assert isinstance(data, memoryview) and data.obj is encoded
 
@@ -101,7 +113,7 @@ def test_the_deserializer_reads_unusual_forms_as_protobuf_does(message_class, re
 
 
 def broken_forms() -> list[tuple[str, bytes]]:
-    good = chunk_messages.encode(ChunkView("w", (2,), 1, 0, b"\x00" * 8))
+    good = chunk_messages.encode(Chunk("w", (2,), "float32", 0, b"\x00" * 8))
     return [
         ("truncated", good[:-3]),
         ("length past the end", b"\x12\x05\x2a\x09abc"),
@@ -121,7 +133,7 @@ def test_a_message_protobuf_refuses_is_refused(reason: str, message: bytes) -> N
 
 def test_serializers_pass_encoded_bytes_through_and_serialize_messages() -> None:
     serialize = chunk_messages.serializer(optimizer_pb2.StepResponse.DESCRIPTOR)
-    encoded = chunk_messages.encode(ChunkView("w", (1,), 1, 0, b"\x00" * 4))
+    encoded = chunk_messages.encode(Chunk("w", (1,), "float32", 0, b"\x00" * 4))
     assert serialize(encoded) is encoded
     result = optimizer_pb2.StepResponse(result=optimizer_pb2.StepResult(step=2))
     assert serialize(result) == result.SerializeToString()

@@ -1,15 +1,15 @@
 """Tensors on the wire: float32 values <-> raw little-endian float32, float16 or bfloat16 bytes.
 
-Shared by the SDK and the server (which imports it, as it imports the generated stubs), so
-both sides round the same way. bfloat16 is the top half of a float32 rounded to nearest,
-ties to even, computed on uint32/uint16 views: NumPy has no bfloat16 and no extra
-dependency is needed. NaN stays NaN (rounding could carry a NaN's payload into infinity).
+Both sides round the same way: bfloat16 is the top half of a float32 rounded to nearest, ties
+to even (bfloat16.py); decoding puts it back as the top half of a float32.
 """
 from __future__ import annotations
 
 from typing import Iterator
 
 import numpy as np
+
+from lrctl.protocol import bfloat16
 
 DTYPES = ("float32", "float16", "bfloat16")
 ITEMSIZE = {"float32": 4, "float16": 2, "bfloat16": 2}
@@ -20,29 +20,11 @@ MAX_CHUNK_BYTES = 4 << 20
 _LE = {"float32": np.dtype("<f4"), "float16": np.dtype("<f2"), "bfloat16": np.dtype("<u2")}
 
 
-def bfloat16_bits(values: np.ndarray) -> np.ndarray:
-    """uint16 bfloat16 bit patterns of float32 `values`, rounded to nearest even.
-
-    In-place arithmetic on one uint32 temporary: half the time of the plain expression."""
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    bits = values.view(np.uint32)
-    rounded = bits >> 16
-    rounded &= 1
-    rounded += 0x7FFF
-    rounded += bits
-    rounded >>= 16
-    halves = rounded.astype(np.uint16)
-    nan = np.isnan(values)
-    if nan.any():
-        halves[nan] = (bits[nan] >> 16).astype(np.uint16) | np.uint16(0x40)
-    return halves
-
-
 def encoded(values: np.ndarray, dtype: str) -> np.ndarray:
     """float32 `values` as a contiguous array of `dtype`'s wire representation: the values
     themselves (no copy) when they are already contiguous little-endian float32."""
     if dtype == "bfloat16":
-        return bfloat16_bits(values)
+        return bfloat16.bits(values).reshape(np.shape(values))
     return np.ascontiguousarray(values, dtype=_LE[dtype])
 
 
