@@ -6,7 +6,7 @@ import uuid
 from typing import Any, Iterator, Mapping
 
 from lrctl.protocol import wire
-from lrctl.channel import DEFAULT_LOAD_BALANCING, open_channel, tls_credentials, with_default_port
+from lrctl.channel import DEFAULT_LOAD_BALANCING, open_channel, retried, tls_credentials, with_default_port
 from lrctl.errors import AlreadyExists, SpecMismatch
 from lrctl.job import DEFAULT_HORIZON, Job
 from lrctl.optimizer import to_optimizer_spec
@@ -87,17 +87,21 @@ class Client:
         return Job(self.transport, job_id, horizon, token=reply.token or None, created=True)
 
     def import_job(self, path: str | os.PathLike[str], job_id: str = "", *,
-                   chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None) -> Job:
+                   chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES, timeout: float | None = None,
+                   idempotency_key: str | None = None) -> Job:
         """Creates a job from a file `Job.export` wrote, under `job_id` or the id in the file;
         it continues where the exported job was (same step, parameters, optimizer and policy state).
-        The handle's `.token` is the new job's bearer token."""
+        The handle's `.token` is the new job's bearer token. Retried safely (an idempotency key
+        is always sent): a retry whose first attempt created the job gets that job back."""
+        key = idempotency_key or uuid.uuid4().hex
+
         def requests() -> Iterator[optimizer_pb2.ImportJobRequest]:
-            yield optimizer_pb2.ImportJobRequest(header=optimizer_pb2.ImportHeader(job_id=job_id))
+            yield optimizer_pb2.ImportJobRequest(header=optimizer_pb2.ImportHeader(job_id=job_id, idempotency_key=key))
             with open(path, "rb") as file:
                 while data := file.read(chunk_bytes):
                     yield optimizer_pb2.ImportJobRequest(data=data)
 
-        reply = self.transport.call("ImportJob", requests(), timeout)
+        reply = retried(lambda: self.transport.call("ImportJob", requests(), timeout))
         return Job(self.transport, reply.job_id, token=reply.token or None, created=True)
 
     def job(self, job_id: str, horizon: int = DEFAULT_HORIZON) -> Job:

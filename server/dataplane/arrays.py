@@ -18,6 +18,7 @@ from lrctl.server import optim
 from lrctl.server.backends import Backend
 from lrctl.server.backends.kernels import Array
 from lrctl.server.errors import FieldViolation, InvalidArgument
+from lrctl.server.jobs.names import MAX_STEP
 
 FORMAT = "lrctl.job-arrays/1"
 PARAMS = "params"
@@ -71,17 +72,47 @@ class JobArrays:
         does not fit (another format, layout, size or optimizer)."""
         if meta.get("format") != FORMAT:
             raise InvalidArgument(FieldViolation("file.meta.format", f"must be {FORMAT!r}"))
-        try:
-            layout = optim.Layout.from_state_dict(meta["layout"])
-            next_step, last_skipped = int(meta["next_step"]), bool(meta["last_skipped"])
-            counters = {"step": meta["optimizer_step"], "skipped_nonfinite": meta["skipped_nonfinite"]}
-        except (KeyError, TypeError, ValueError) as error:
-            raise InvalidArgument(FieldViolation("file.meta", f"incomplete job metadata: {error}")) from None
+        layout = _layout(meta.get("layout"))
+        next_step, step, skipped = (_counter(meta, name) for name in ("next_step", "optimizer_step",
+                                                                      "skipped_nonfinite"))
+        if step + skipped != next_step:
+            raise InvalidArgument(FieldViolation("file.meta.next_step", f"{next_step} is not the {step} steps applied "
+                                                                        f"plus the {skipped} skipped"))
+        last_skipped = meta.get("last_skipped")
+        if not isinstance(last_skipped, bool):
+            raise InvalidArgument(FieldViolation("file.meta.last_skipped", "must be true or false"))
+        counters = {"step": step, "skipped_nonfinite": skipped}
         params = arrays.get(PARAMS)
-        if params is None or params.shape != (layout.size,) or next_step < 0:
+        if params is None or params.shape != (layout.size,):
             raise InvalidArgument(FieldViolation("file.params", f"must hold the layout's {layout.size} elements"))
         slots = {name[len(SLOT_PREFIX):]: array for name, array in arrays.items() if name.startswith(SLOT_PREFIX)}
         state = optim.OptimizerState.from_state_dict(config, {**slots, **counters}, layout.size, backend.xp)
         grads = backend.xp.empty(layout.size, dtype=np.float32)
         return JobArrays(layout, backend.memory.to_device(np.array(params, dtype=np.float32)), grads,
                          backend.memory.host_buffer(grads), state, next_step, last_skipped)
+
+
+def _counter(meta: dict[str, Any], name: str) -> int:
+    """A step counter of the metadata: an integer in [0, 2^63 - 1], as the API's steps are."""
+    value = meta.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_STEP:
+        raise InvalidArgument(FieldViolation(f"file.meta.{name}", f"must be an integer in [0, 2^63 - 1], got {value!r}"))
+    return value
+
+
+def _layout(state: Any) -> optim.Layout:
+    """The metadata's layout: tensor names (as a job's upload names them) and their shapes."""
+    field = "file.meta.layout"
+    if not isinstance(state, dict) or not isinstance(state.get("names"), list) or \
+            not isinstance(state.get("shapes"), list) or len(state["names"]) != len(state["shapes"]):
+        raise InvalidArgument(FieldViolation(field, "must hold as many tensor names as shapes"))
+    for index, (name, shape) in enumerate(zip(state["names"], state["shapes"])):
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument(FieldViolation(f"{field}.names[{index}]", "must be a non-empty string"))
+        if not isinstance(shape, list) or not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_STEP
+                                                  for n in shape):
+            raise InvalidArgument(FieldViolation(f"{field}.shapes[{index}]", "must be a list of sizes >= 0"))
+    try:
+        return optim.Layout.from_state_dict(state)
+    except (InvalidArgument, ValueError, TypeError) as error:
+        raise InvalidArgument(FieldViolation(field, str(error))) from None

@@ -7,8 +7,8 @@ its policy state, and the arrays' own metadata (absent for a job without paramet
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,9 +34,16 @@ def pack(job: ExportedJob) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(data: bytes) -> ExportedJob:
-    """The job in an exported file; InvalidArgument for anything else."""
-    arrays, meta = archive.read(io.BytesIO(data))
+def unpack(data: bytes, admit: Callable[[ExportedJob], archive.Admit]) -> ExportedJob:
+    """The job in an exported file; InvalidArgument for anything else. `admit(job)`, given the
+    file's job without its arrays yet, returns the check each array member must pass before
+    it is inflated (the importing server's limits)."""
+    arrays, meta = archive.read(io.BytesIO(data), lambda meta: admit(_header(meta)))
+    return replace(_header(meta), arrays=arrays)
+
+
+def _header(meta: dict[str, Any]) -> ExportedJob:
+    """The job a file's metadata describes, with no arrays."""
     if meta.get("format") != FORMAT:
         raise InvalidArgument(FieldViolation("file.meta.format", f"must be {FORMAT!r}"))
     try:
@@ -46,4 +53,4 @@ def unpack(data: bytes) -> ExportedJob:
     if not (isinstance(job_id, str) and isinstance(spec, str) and isinstance(state, dict)
             and isinstance(arrays_meta, (dict, type(None)))):
         raise InvalidArgument(FieldViolation("file.meta", "job_id, spec, policy_state or arrays has the wrong type"))
-    return ExportedJob(job_id, spec, state, arrays, arrays_meta)
+    return ExportedJob(job_id, spec, state, {}, arrays_meta)

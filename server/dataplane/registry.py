@@ -327,47 +327,73 @@ class DataPlane:
         self._jobs.check_room()
         return ImportInput(self._budget.free() + IMPORT_METADATA_BYTES, self._budget.limit)
 
-    def import_job(self, job_id: str, data: bytes, token_hash: str = "") -> tuple[str, int]:
+    def import_job(self, job_id: str, data: bytes, token_hash: str = "",
+                   idempotency_key: str = "") -> tuple[str, int]:
         """Creates a job from an exported file (named `job_id`, or as in the file), with the
-        hash of its bearer token; everything is checked before the job is created, so a
-        refused import leaves nothing behind."""
-        exported = export_file.unpack(data)
-        job_id = job_id or exported.job_id
-        spec = self._jobs.decode_spec(exported.spec_document)
-        state = policies.state_from_dict(exported.policy_state)
-        check_job_id(job_id)
-        arrays = None
-        with self._budget.claim(job_id) as claim:
+        hash of its bearer token. Everything is checked before the job is created, and its
+        arrays are durable (their snapshot written) before its row is: after a crash at any
+        point the job exists with its arrays or not at all. A retry with the same
+        `idempotency_key` and file gets the job it created (and another token)."""
+        with self._budget.claim(job_id or "(imported)") as claim:
+            exported = export_file.unpack(data, lambda header: self._admission(header, claim))
+            job_id = job_id or exported.job_id
+            check_job_id(job_id)
+            spec = self._jobs.decode_spec(exported.spec_document)
+            state = policies.state_from_dict(exported.policy_state)
+            arrays = None
             if exported.arrays_meta is not None:
-                if spec.optimizer is None:
-                    raise InvalidArgument(FieldViolation("file.spec.optimizer", "the file has arrays but no optimizer"))
-                self.limits.check_elements(JobArrays.archived_elements(exported.arrays))
-                claim.grow_to(job_bytes(spec.optimizer, JobArrays.archived_elements(exported.arrays)))
                 arrays = JobArrays.from_archive(spec.optimizer, exported.arrays, exported.arrays_meta, self._backend)
-            view = self._jobs.create(job_id, spec, state=state, token_hash=token_hash)
-            try:
-                if spec.optimizer is not None:
-                    slot = self._slot(view)
-                    with slot.lock:
-                        self._check_live(view, slot)
-                        slot.loaded = True
-                        if arrays is not None:
-                            self._snapshot(view, slot, arrays, required=True)
-                        self._set_arrays(slot, arrays, claim)
-            except LrctlError:
-                self._undo_create(job_id)
-                raise
+            written: list[JobView] = []
+
+            def durable_arrays(view: JobView) -> None:
+                if arrays is not None:
+                    self._write_snapshot(view, arrays)
+                written.append(view)
+
+            view = self._jobs.create(job_id, spec, idempotency_key, state=state, token_hash=token_hash,
+                                     before_insert=durable_arrays)
+            if not written:  # an idempotent retry: the job and its arrays are the first import's
+                return job_id, self._server_step(view)
+            if spec.optimizer is not None:
+                slot = self._slot(view)
+                with slot.lock:
+                    self._check_live(view, slot)
+                    slot.loaded = True
+                    slot.snapshot_step = arrays.next_step if arrays is not None else -1
+                    self._set_arrays(slot, arrays, claim)
         self._metrics.count_transfer(received_bytes=len(data))
         return job_id, arrays.next_step if arrays else 0
 
-    def _undo_create(self, job_id: str) -> None:
-        """Deletes a job whose import failed to snapshot its arrays (storage full), so that no
-        job outlives the only durable copy of its arrays; if that fails too, the job stays,
-        without arrays, and can be uploaded to."""
-        try:
-            self._jobs.delete(job_id)
-        except LrctlError as error:
-            log.error("job %r: could not delete the job whose import failed: %s", job_id, error)
+    def _admission(self, header: export_file.ExportedJob, claim: Claim) -> Callable[[str, int], None]:
+        """The check each array member of an imported file passes before it is inflated: the
+        parameters are held to the element limit and claim the job's bytes from the budget;
+        every other member is an optimizer state slot of the same size."""
+        spec = self._jobs.decode_spec(header.spec_document)
+        if header.arrays_meta is not None and spec.optimizer is None:
+            raise InvalidArgument(FieldViolation("file.spec.optimizer", "the file has arrays but no optimizer"))
+        admitted: list[int] = []
+
+        def admit(name: str, elements: int) -> None:
+            if header.arrays_meta is None:
+                raise InvalidArgument(FieldViolation(f"file.{name}", "the file's metadata says it has no arrays"))
+            if not admitted:
+                if name != "params":
+                    raise InvalidArgument(FieldViolation(f"file.{name}", "the parameters must come first"))
+                self.limits.check_elements(elements)
+                claim.grow_to(job_bytes(spec.optimizer, elements))
+                admitted.append(elements)
+            elif elements != admitted[0]:
+                raise InvalidArgument(FieldViolation(f"file.{name}", f"has {elements} elements, the parameters "
+                                                                     f"{admitted[0]}"))
+        return admit
+
+    def _server_step(self, view: JobView) -> int:
+        if view.spec.optimizer is None:
+            return 0
+        view, slot = self._job(view.job_id)
+        with slot.lock:
+            arrays = self._loaded(view, slot)
+            return arrays.next_step if arrays is not None else 0
 
     # ---- durability -------------------------------------------------------------------
     def _snapshot(self, view: JobView, slot: Slot, arrays: JobArrays, required: bool = False) -> None:
@@ -375,10 +401,19 @@ class DataPlane:
         and the old one stays.
 
         A step's snapshot is not `required`: the step was applied in memory, so a failure only
-        delays durability to the next step, which tries again. An upload's or import's is:
-        without it the arrays would live in memory only, so a failure raises (storage full or
-        unavailable).
+        delays durability to the next step, which tries again. An upload's is: without it the
+        arrays would live in memory only, so a failure raises (storage full or unavailable).
         """
+        try:
+            self._write_snapshot(view, arrays)
+        except LrctlError:
+            if required:
+                raise
+            return
+        slot.snapshot_step = arrays.next_step
+
+    def _write_snapshot(self, view: JobView, arrays: JobArrays) -> None:
+        """Writes `arrays` as the snapshot of `view`'s incarnation; storage errors raise."""
         started = time.perf_counter()
         contents, meta = arrays.to_archive(self._backend)
         try:
@@ -386,10 +421,7 @@ class DataPlane:
         except OSError as error:
             log.error("job %r: snapshot at step %d failed: %s", view.job_id, arrays.next_step, error)
             self._metrics.observe_snapshot(time.perf_counter() - started, ok=False)
-            if required:
-                raise storage_error(error) from None
-            return
-        slot.snapshot_step = arrays.next_step
+            raise storage_error(error) from None
         self._metrics.observe_snapshot(time.perf_counter() - started)
 
     def snapshot_all(self) -> None:

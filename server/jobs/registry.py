@@ -251,12 +251,16 @@ class JobRegistry:
         return self._decode_spec(document)
 
     def create(self, job_id: str, spec: JobSpec, idempotency_key: str = "",
-               state: policies.PolicyState | None = None, token_hash: str = "") -> JobView:
+               state: policies.PolicyState | None = None, token_hash: str = "",
+               before_insert: Callable[[JobView], None] | None = None) -> JobView:
         """Registers a job, with fresh policy state or, for an imported job, the given `state`.
 
         `token_hash` (of the bearer token the caller will be answered) is stored with the job
         in one transaction; an idempotent replay adds it as one more token of the job, so
-        every caller that got an answer holds a working token.
+        every caller that got an answer holds a working token. `before_insert(view)` runs
+        once the job is known to be new, before its row is written, with no other create or
+        delete in between (an import writes the job's arrays there, so a job never exists
+        without them).
         """
         check_job_id(job_id)
         with self._create_lock:
@@ -276,11 +280,13 @@ class JobRegistry:
             view = JobView(job_id, spec, idempotency_key, state or policies.initial_state(spec.policy), version=1,
                            policy_version=1, skipped_nonfinite_metrics=0, create_time=now, update_time=now)
             created = JobEvent(job_id, 1, kinds.CREATED, 0, view.lr_at(0), "imported" if state else "", now)
+            if before_insert is not None:
+                before_insert(view)
             checked = self._freshness.now()
             try:
                 self._store.insert_job(job_record(view), [event_record(created)], token_hash)
             except AlreadyExists:
-                if not self._store.shared:
+                if not self._store.shared or before_insert is not None:
                     raise
                 # Another replica created it meanwhile: the same request retried there is a replay.
                 return self._replayed(job_id, spec, idempotency_key, token_hash)

@@ -210,5 +210,5 @@ class OptimizerService(optimizer_pb2_grpc.OptimizerServicer):
             received.add(piece)
         token, token_hash = issue_job_token()
         job_id, step = await self._offload.steps(self._dataplane.import_job, header.job_id, received.data(),
-                                                 token_hash)
+                                                 token_hash, header.idempotency_key)
         return optimizer_pb2.ImportJobResponse(job_id=job_id, server_step=step, token=token)

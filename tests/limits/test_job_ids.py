@@ -38,6 +38,8 @@ CALLS: dict[str, Call] = {
         optimizer_pb2.StepRequest(header=optimizer_pb2.StepHeader(job_id=job_id, step=0))]), timeout=10)),
     "PullParameters": lambda c, o, job_id: list(o.PullParameters(
         optimizer_pb2.PullParametersRequest(job_id=job_id), timeout=10)),
+    "PullRows": lambda c, o, job_id: list(o.PullRows(
+        optimizer_pb2.PullRowsRequest(job_id=job_id, name="w"), timeout=10)),
     "ExportJob": lambda c, o, job_id: list(o.ExportJob(optimizer_pb2.ExportJobRequest(job_id=job_id), timeout=10)),
     "ImportJob": lambda c, o, job_id: o.ImportJob(iter([
         optimizer_pb2.ImportJobRequest(header=optimizer_pb2.ImportHeader(job_id=job_id)),

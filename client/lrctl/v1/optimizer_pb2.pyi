@@ -263,10 +263,12 @@ class FileChunk(_message.Message):
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
 
 class ImportHeader(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "idempotency_key")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, job_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class ImportJobRequest(_message.Message):
     __slots__ = ("header", "data")
