@@ -16,7 +16,8 @@ FLAGS: tuple[tuple[str, type, str], ...] = (
     ("metrics_listen", str, "HOST:PORT of /metrics when it binds apart from gRPC, e.g. 127.0.0.1:9108 (no auth; it "
                             "shows job ids, LRs and steps); default the --listen host with --metrics-port"),
     ("data_dir", str, "directory of the store, snapshots and lock; one server per directory (default ./lrctl-data)"),
-    ("store", str, "store URL (default sqlite:///<data-dir>/lrctl.sqlite; sqlite:////abs/path for an absolute path)"),
+    ("store", str, "store URL (default sqlite:///<data-dir>/lrctl.sqlite; sqlite:////abs/path for an absolute path; "
+                   "postgresql://USER@HOST:PORT/DB for replicas sharing one database)"),
     ("workers", int, "threads for control-plane work off the event loop: store commits, policy math (default 8)"),
     ("step_workers", int, "threads for data-plane work off the event loop: optimizer steps, snapshots (default 4)"),
     ("grace_seconds", float, "time in-flight calls get on SIGTERM (default 10)"),

@@ -34,7 +34,17 @@ RETRY_FIRST_BACKOFF = 0.05
 RETRY_MAX_BACKOFF = 2.0
 RETRY_MULTIPLIER = 2
 
+LOAD_BALANCING_CONFIG = {"round_robin": {}, "pick_first": {"shuffleAddressList": True}}
+LOAD_BALANCING_POLICIES = tuple(LOAD_BALANCING_CONFIG)
+DEFAULT_LOAD_BALANCING = "round_robin"
+"""gRPC's own policies over the addresses a target resolves to (several replicas):
+round_robin spreads every client's calls over the connected replicas and leaves out one that
+is down, so a retried call goes to another; pick_first (addresses shuffled, so clients spread
+over the replicas) keeps one client on one replica until it fails, which keeps that
+replica's cached view of the client's job warm."""
+
 SERVICE_CONFIG = {
+    "loadBalancingConfig": [{DEFAULT_LOAD_BALANCING: LOAD_BALANCING_CONFIG[DEFAULT_LOAD_BALANCING]}],
     "methodConfig": [{
         "name": [{"service": "lrctl.v1.Controller", "method": m} for m in RETRIED_METHODS],
         "retryPolicy": {
@@ -72,6 +82,9 @@ def with_default_port(target: str) -> str:
 
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_RECONNECT_BACKOFF_MS = 2000
+"""gRPC waits up to 120 s between attempts to reach a server that was down; capped here, a
+replica (or every replica, after an outage) is used again within 2 s of coming back."""
 KEEPALIVE_SECONDS = 30
 """Ping an idle connection this often, so a watch on a vanished server fails instead of
 hanging; the server accepts pings every 10 s or slower."""
@@ -115,16 +128,21 @@ def tls_credentials(ca_file: str | None = None, cert_file: str | None = None,
                                         certificate_chain=read(cert_file))
 
 
-def open_channel(target: str, *, token: str | None = None,
-                 credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
-    """A channel to `target`: TLS with `credentials` (else plaintext), `token` on every call."""
+def open_channel(target: str, *, token: str | None = None, credentials: grpc.ChannelCredentials | None = None,
+                 load_balancing: str = DEFAULT_LOAD_BALANCING) -> grpc.Channel:
+    """A channel to `target` (one address, or several in gRPC's target syntax) balanced by
+    `load_balancing`: TLS with `credentials` (else plaintext), `token` on every call."""
+    if load_balancing not in LOAD_BALANCING_POLICIES:
+        raise ValueError(f"load_balancing must be one of {', '.join(LOAD_BALANCING_POLICIES)}, not {load_balancing!r}")
+    service_config = {**SERVICE_CONFIG, "loadBalancingConfig": [{load_balancing: LOAD_BALANCING_CONFIG[load_balancing]}]}
     options = [
         ("grpc.enable_retries", 1),
-        ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+        ("grpc.service_config", json.dumps(service_config)),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.keepalive_time_ms", KEEPALIVE_SECONDS * 1000),
         ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
     ]
     channel = (grpc.secure_channel(target, credentials, options=options) if credentials is not None
                else grpc.insecure_channel(target, options=options))

@@ -6,10 +6,11 @@ import uuid
 from typing import Any, Iterator, Mapping
 
 from lrctl.protocol import wire
-from lrctl.channel import open_channel, retried, tls_credentials, with_default_port
+from lrctl.channel import DEFAULT_LOAD_BALANCING, open_channel, retried, tls_credentials, with_default_port
 from lrctl.errors import AlreadyExists, SpecMismatch
 from lrctl.job import DEFAULT_HORIZON, Job
 from lrctl.optimizer import to_optimizer_spec
+from lrctl.outage import DEFAULT_OUTAGE_TOLERANCE
 from lrctl.policy import to_policy
 from lrctl.spec_diff import spec_differences
 from lrctl.transport import Transport
@@ -36,14 +37,16 @@ class Client:
 
     def __init__(self, target: str | None = None, *, token: str | None = None, tls: bool = False,
                  ca_file: str | None = None, cert_file: str | None = None, key_file: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, load_balancing: str = DEFAULT_LOAD_BALANCING,
+                 outage_tolerance_seconds: float = DEFAULT_OUTAGE_TOLERANCE) -> None:
         self.target = with_default_port(target or os.environ.get(SERVER_ENV) or DEFAULT_TARGET)
         self.timeout = timeout
         self.token = (os.environ.get(TOKEN_ENV) if token is None else token) or None
         credentials = (tls_credentials(ca_file, cert_file, key_file) if tls or ca_file or cert_file or key_file
                        else None)
-        self.channel = open_channel(self.target, token=self.token, credentials=credentials)
-        self.transport = Transport(self.channel, timeout, self.target)
+        self.channel = open_channel(self.target, token=self.token, credentials=credentials,
+                                    load_balancing=load_balancing)
+        self.transport = Transport(self.channel, timeout, self.target, outage_tolerance_seconds)
 
     def close(self) -> None:
         self.transport.close()

@@ -30,7 +30,9 @@ class Decision:
     """The server's answer to a report: `lr` equals torch's LR right after the same plateau step.
 
     `duplicate_metrics` were already recorded for this step (not counted again);
-    `unused_metrics` are read by no part of the job's policy (stored, but they change nothing)."""
+    `unused_metrics` are read by no part of the job's policy (stored, but they change nothing).
+    `pending` is True when no server answered: the report is queued (lrctl.outage), `lr` and
+    `should_stop` are the last known, and the server's decision is not known yet."""
 
     lr: float
     should_stop: bool
@@ -38,6 +40,7 @@ class Decision:
     events: tuple[Event, ...]
     duplicate_metrics: tuple[str, ...]
     unused_metrics: tuple[str, ...] = ()
+    pending: bool = False
 
     @classmethod
     def from_proto(cls, reply: controller_pb2.ReportMetricsResponse) -> "Decision":

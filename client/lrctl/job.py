@@ -15,6 +15,7 @@ from lrctl.errors import LrctlError, NotFound, Unavailable
 from lrctl.events import Decision, Event
 from lrctl.lease import Lease
 from lrctl.notices import warn_skipped_step, warn_unused_metrics
+from lrctl.outage import OUTAGE_ERRORS, OutageGuard
 from lrctl.policy import to_policy
 from lrctl.step_result import StepResult
 from lrctl.protocol.codes import REPLY_MODES, dtype_code
@@ -48,6 +49,11 @@ class Job:
     `token` is the job's bearer token on handles from create_job and import_job (None on
     others); it grants this job's calls only: `lrctl.Client(target, token=job.token)`.
     `created` is True when the call that made this handle created the job.
+
+    While no server answers, `lr()` and `report()` keep the loop going for the client's
+    `outage_tolerance_seconds` (lrctl.outage): LRs from the lease, then the last known LR;
+    reports queued, answered `pending`, and re-sent in order; `degraded` counts both, and
+    `flush()` waits for the queue.
     """
 
     def __init__(self, transport: Transport, job_id: str, horizon: int = DEFAULT_HORIZON, *,
@@ -62,6 +68,10 @@ class Job:
         self.rpc_count = 0
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._warned_unused: set[str] = set()
+        self._last_lr: float | None = None
+        self._last_should_stop = False
+        self._outage = OutageGuard(job_id, transport.outage_tolerance, self._resend_report, self._refresh_lease)
+        self.degraded = self._outage.degraded
 
     def __repr__(self) -> str:
         return f"Job({self.job_id!r})"
@@ -73,11 +83,21 @@ class Job:
         if lease is not None:
             lr = lease.get(step)
             if lr is not None:
+                self._last_lr = lr
                 return lr
+        if self._outage.ongoing:
+            return self._outage.hold_lr(step, self._last_lr)
+        try:
+            return self._refresh_lease(step)
+        except OUTAGE_ERRORS as error:
+            return self._outage.hold_lr(step, self._last_lr, error)
+
+    def _refresh_lease(self, step: int) -> float:
         reply = self._call("GetLearningRate", controller_pb2.GetLearningRateRequest(
             job_id=self.job_id, step=step, horizon=self.horizon))
         self.rpc_count += 1
         self._lease = Lease(step, list(reply.lrs), reply.version)
+        self._last_lr = reply.lr
         return reply.lr
 
     def lease(self, step: int, horizon: int) -> controller_pb2.GetLearningRateResponse:
@@ -108,16 +128,50 @@ class Job:
 
         A metric the job's policy does not read is stored but changes nothing: the decision
         lists it in `unused_metrics`, and this handle warns once per such name
-        (lrctl.UnusedMetricWarning)."""
+        (lrctl.UnusedMetricWarning).
+
+        While no server answers, the report is queued and the answer is `pending` (the last
+        known LR; see the class docstring); an error a server later gives a queued report is
+        raised by the next report() or flush()."""
         values = {**(metrics or {}), **named}
+        self._outage.raise_refused()
+        failure = None
+        with self._outage.sending:
+            if not self._outage.queued():
+                try:
+                    decision = self._send_report(step, values)
+                except OUTAGE_ERRORS as error:
+                    failure = error
+                else:
+                    warn_unused_metrics(self.job_id, self._unused_to_warn(decision))
+                    return decision
+            self._outage.queue_report(step, values, failure)
+        lease = self._lease
+        return Decision(self._last_lr if self._last_lr is not None else 0.0, self._last_should_stop,
+                        lease.version if lease is not None else 0, (), (), pending=True)
+
+    def _send_report(self, step: int, values: Mapping[str, float]) -> Decision:
         reply = self._call("ReportMetrics", controller_pb2.ReportMetricsRequest(
             job_id=self.job_id, step=step, metrics=values))
         self.invalidate(reply.version)
-        decision = Decision.from_proto(reply)
+        self._last_lr, self._last_should_stop = reply.lr, reply.should_stop
+        return Decision.from_proto(reply)
+
+    def _resend_report(self, step: int, values: Mapping[str, float]) -> Decision:
+        decision = self._send_report(step, values)
+        warn_unused_metrics(self.job_id, self._unused_to_warn(decision))
+        return decision
+
+    def _unused_to_warn(self, decision: Decision) -> list[str]:
+        """The decision's unused metrics this handle has not warned about yet (now it has)."""
         fresh = [name for name in decision.unused_metrics if name not in self._warned_unused]
         self._warned_unused.update(fresh)
-        warn_unused_metrics(self.job_id, fresh)
-        return decision
+        return fresh
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Waits until every report queued during an outage has reached a server (at most
+        `timeout` seconds, and no longer than the outage tolerance allows: then Unavailable)."""
+        self._outage.flush(timeout)
 
     # ---- operator actions -------------------------------------------------------------
     def override(self, *, lr: float | None = None, scale: float | None = None, until_step: int = 0,

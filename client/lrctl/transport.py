@@ -29,12 +29,14 @@ def _optimizer_methods(channel: grpc.Channel) -> dict[str, Any]:
 
 class Transport:
     """`call(name, request)` for methods answering one message, `stream(name, request,
-    timeout)` for those answering a stream; `timeout` is the default deadline in seconds."""
+    timeout)` for those answering a stream; `timeout` is the default deadline in seconds,
+    `outage_tolerance` how long job handles ride out an outage of every server (lrctl.outage)."""
 
-    def __init__(self, channel: grpc.Channel, timeout: float, target: str = "") -> None:
+    def __init__(self, channel: grpc.Channel, timeout: float, target: str = "", outage_tolerance: float = 0.0) -> None:
         self.channel = channel
         self.timeout = timeout
         self.target = target
+        self.outage_tolerance = outage_tolerance
         controller = controller_pb2_grpc.ControllerStub(channel)
         self._methods: dict[str, Any] = {
             name: getattr(controller, name)

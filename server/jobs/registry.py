@@ -3,11 +3,17 @@
 Every change follows one path (`_mutate`): under the job's lock, compute the new immutable
 JobView from the current one, write it to the store as a compare-and-swap on the version it
 was computed from, then swap it in and wake the job's watchers. A store failure or a lost
-compare-and-swap therefore changes nothing; a lost one is recomputed from the stored job. A
-job deleted while a change waited for its lock stays deleted: the change sees `deleted`, and
-the store's CAS refuses a write to a row that is gone. Readers (GetLearningRate) never take a
-lock: they read whichever complete JobView is current. A change whose caller's deadline
-passed while it was computed is not written (deadlines.check before the store).
+compare-and-swap therefore changes nothing; a lost one (another replica wrote first) is
+computed again from the stored row while the store holds it (`update_job_locked`), so it
+cannot lose twice. A job deleted while a change waited for its lock stays deleted: the change
+sees `deleted`, and the store's CAS refuses a write to a row that is gone. Readers
+(GetLearningRate) never take a lock: they read whichever complete JobView is current. A
+change whose caller's deadline passed while it was computed is not written (deadlines.check
+before the store).
+
+On a shared store (replicas) the cached views follow the store's change feed: a commit on
+another replica marks the view stale and wakes the job's watchers, and no view older than
+the staleness bound is served (freshness.py).
 
 Methods block (store I/O, policy math): the service layer runs them off the event loop.
 """
@@ -25,15 +31,16 @@ import numpy as np
 from lrctl.server import deadlines, policies
 from lrctl.server.policies import events as kinds
 from lrctl.server.errors import (
-    Aborted,
     AlreadyExists,
     FailedPrecondition,
     FieldViolation,
     InvalidArgument,
+    LrctlError,
     NotFound,
     ResourceExhausted,
     VersionConflict,
 )
+from lrctl.server.jobs.freshness import Checked, Freshness, later
 from lrctl.server.jobs.model import Decision, JobEvent, JobSpec, JobView
 from lrctl.server.jobs.names import check_counter, check_job_id, check_metric_names
 from lrctl.server.jobs.records import event_record, job_event, job_record, job_view
@@ -42,12 +49,9 @@ from lrctl.server.jobs.watchers import Subscription, Watchers
 from lrctl.server.lease_cache import BLOCK_STEPS, LeaseCache
 from lrctl.server.metrics import ServerMetrics
 from lrctl.server.pause_points import PausePoint, no_pause
-from lrctl.server.store import MetricRecord, ReportRecord, Store
+from lrctl.server.store import JobRecord, JobUpdate, MetricRecord, ReportRecord, Store
 
 T = TypeVar("T")
-MAX_CAS_ATTEMPTS = 8
-"""Compare-and-swap retries before a change gives up with ABORTED (only concurrent writers on
-other replicas can make one lose more than once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +85,19 @@ class _Outcome:
 
 
 class _Job:
-    __slots__ = ("view", "lock", "deleted")
+    """A cached job: its view, when that was known current (`checked`), the newest version the
+    change feed announced (`known_version`), and how often it said to read the job again
+    whatever its version (`forgets`; the view is stale until a read begun after the last one)."""
 
-    def __init__(self, view: JobView) -> None:
+    __slots__ = ("view", "lock", "deleted", "checked", "known_version", "forgets", "rechecked")
+
+    def __init__(self, view: JobView, checked: Checked) -> None:
         self.view = view
         self.lock = threading.Lock()
         self.deleted = False
+        self.checked = checked
+        self.known_version = view.version
+        self.forgets = self.rechecked = 0
 
 
 @dataclass
@@ -124,21 +135,33 @@ class JobRegistry:
         self._lock = threading.Lock()
         self._create_lock = threading.Lock()
         self._lease_cache = LeaseCache()
+        self._freshness = Freshness(store)
+        self._install_lock = threading.Lock()
         self._counts = _Counts(collections.Counter(store.count_jobs()))
+        self._stored_counts = self._counts.snapshot()
         self._delete_hooks: list[Callable[[str], None]] = []
         self._watchers = Watchers(limits.max_watchers_per_job)
         self.tokens = JobTokens(store)
         self.closing = False
         """Set by close(): an ended watch then means "watch again", not "the job is gone"."""
-        metrics.read_at_scrape(job_counts=self._counts.snapshot)
+        metrics.read_at_scrape(job_counts=self.counts)
         self.on_delete(self.tokens.forget_job)
+        store.listen(self)
 
     def on_delete(self, hook: Callable[[str], None]) -> None:
         """Calls `hook(job_id)` after a job is deleted (the data plane drops its arrays)."""
         self._delete_hooks.append(hook)
 
     def counts(self) -> dict[str, int]:
-        return self._counts.snapshot()
+        """Jobs by state: this server's, or on a shared store every replica's, read from the
+        store (the last good count while the store does not answer)."""
+        if not self._store.shared:
+            return self._counts.snapshot()
+        try:
+            self._stored_counts = self._store.count_jobs()
+        except LrctlError:
+            pass
+        return self._stored_counts
 
     # ---- lookup -------------------------------------------------------------------
     def _job(self, job_id: str) -> _Job:
@@ -146,24 +169,76 @@ class JobRegistry:
         if job is not None:
             return job
         check_job_id(job_id)
+        checked = self._freshness.now()
         record = self._store.load_job(job_id)
         if record is None:
             raise NotFound(f"job {job_id!r} not found")
-        loaded = _Job(job_view(record, self._decode_spec))
+        loaded = _Job(job_view(record, self._decode_spec), checked)
         with self._lock:
             return self._jobs.setdefault(job_id, loaded)
 
+    def _current(self, job: _Job) -> bool:
+        return job.forgets == job.rechecked and self._freshness.current(job.checked, job.view.version,
+                                                                         job.known_version)
+
     def get(self, job_id: str) -> JobView:
-        return self._job(job_id).view
+        job = self._job(job_id)
+        return job.view if self._current(job) else self._revalidate(job_id, job).view
 
     def cached(self, job_id: str) -> JobView | None:
-        """The job's view if it is in memory (no I/O), else None."""
+        """The job's view if it is in memory and current (no I/O), else None."""
         job = self._jobs.get(job_id)
-        return job.view if job is not None else None
+        return job.view if job is not None and self._current(job) else None
+
+    def _revalidate(self, job_id: str, job: _Job) -> _Job:
+        """Reads the job's row again: the cached view is refreshed when it moved on; a job gone
+        from the store, or replaced by a new one of the same id, is forgotten."""
+        checked, forgets = self._freshness.now(), job.forgets
+        record = self._store.load_job(job_id)
+        if record is None or record.create_time != job.view.create_time:
+            self._gone(job_id, job)
+            if record is None:
+                raise NotFound(f"job {job_id!r} not found")
+            return self._job(job_id)
+        self._install(job, record, checked, forgets)
+        return job
+
+    def _install(self, job: _Job, found: JobView | JobRecord, checked: Checked, forgets: int | None = None) -> None:
+        """Makes `found` the cached view unless a newer one is there, and records the check.
+        Views only move forward, whichever thread installs last."""
+        newer = found.version > job.view.version
+        view = (found if isinstance(found, JobView) else self._view_of(found, job.view)) if newer else None
+        with self._install_lock:
+            if view is not None and view.version > job.view.version:
+                job.view = view
+            job.checked = later(job.checked, checked)
+            if forgets is not None:
+                job.rechecked = max(job.rechecked, forgets)
+
+    def _view_of(self, record: JobRecord, cached: JobView) -> JobView:
+        """The view of a newer row of a cached job; the spec is decoded again only if it changed
+        (another replica's report changes the state, not the spec)."""
+        return job_view(record, lambda document: cached.spec if document == cached.spec.document
+                        else self._decode_spec(document))
+
+    def _gone(self, job_id: str, job: _Job) -> None:
+        """Forgets a job another replica deleted: what a local delete does after its commit."""
+        if job.deleted:
+            return
+        self._drop(job_id, job)
+        self._lease_cache.forget((job_id, job.view.create_time))
+        self._watchers.wake(job_id)
+        self._metrics.job_deleted(job_id)
+        for hook in self._delete_hooks:
+            hook(job_id)
 
     def list(self, after_job_id: str, page_size: int) -> list[JobView]:
-        return [self.cached(record.job_id) or job_view(record, self._decode_spec)
-                for record in self._store.list_jobs(after_job_id, page_size)]
+        views = []
+        for record in self._store.list_jobs(after_job_id, page_size):
+            cached = self.cached(record.job_id)
+            views.append(cached if cached is not None and cached.version == record.version
+                         else job_view(record, self._decode_spec))
+        return views
 
     def _drop(self, job_id: str, job: _Job) -> None:
         """Forgets a cached job that is gone from the store (deleted here or elsewhere)."""
@@ -209,15 +284,34 @@ class JobRegistry:
             created = JobEvent(job_id, 1, kinds.CREATED, 0, view.lr_at(0), "imported" if state else "", now)
             if before_insert is not None:
                 before_insert(view)
-            self._store.insert_job(job_record(view), [event_record(created)], token_hash)
+            checked = self._freshness.now()
+            try:
+                self._store.insert_job(job_record(view), [event_record(created)], token_hash)
+            except AlreadyExists:
+                if not self._store.shared or before_insert is not None:
+                    raise
+                # Another replica created it meanwhile: the same request retried there is a replay.
+                return self._replayed(job_id, spec, idempotency_key, token_hash)
             with self._lock:
-                self._jobs[job_id] = _Job(view)
+                self._jobs[job_id] = _Job(view, checked)
             self._counts.move(None, view.status)
             return view
 
+    def _replayed(self, job_id: str, spec: JobSpec, idempotency_key: str, token_hash: str) -> JobView:
+        existing = self.get(job_id)
+        if not (idempotency_key and existing.idempotency_key == idempotency_key
+                and existing.spec.document == spec.document):
+            raise AlreadyExists(f"job {job_id!r} already exists")
+        if token_hash:
+            self.tokens.add(job_id, token_hash)
+        return existing
+
     def check_room(self) -> None:
-        """Refuses a new job once the server holds max_jobs (create checks again, under its lock)."""
-        if sum(self._counts.snapshot().values()) >= self.limits.max_jobs:
+        """Refuses a new job once the server holds max_jobs (create checks again, under its lock);
+        on a shared store, once the database does (replicas creating at the same instant may
+        each add one more)."""
+        counts = self._store.count_jobs() if self._store.shared else self._counts.snapshot()
+        if sum(counts.values()) >= self.limits.max_jobs:
             raise ResourceExhausted(f"job limit reached: {self.limits.max_jobs} jobs (--max-jobs)")
 
     def delete(self, job_id: str) -> None:
@@ -271,46 +365,67 @@ class JobRegistry:
 
     # ---- changes ------------------------------------------------------------------
     def _mutate(self, job_id: str, change: Callable[[JobView], _Outcome]) -> object:
-        """Applies `change` to the current view and writes it as a compare-and-swap; a lost
-        swap is recomputed from the stored job, up to MAX_CAS_ATTEMPTS times."""
-        for _ in range(MAX_CAS_ATTEMPTS):
-            job = self._job(job_id)
-            self._pause("mutate.unlocked")
-            with job.lock:
-                if job.deleted:
-                    raise NotFound(f"job {job_id!r} not found")
-                outcome = change(job.view)
+        """Applies `change` to the current view and writes it as a compare-and-swap; a lost swap
+        is computed again from the stored row, held by the store (`_change_held`)."""
+        job = self._job(job_id)
+        if job.view.version < job.known_version or job.forgets != job.rechecked:
+            job = self._revalidate(job_id, job)
+        self._pause("mutate.unlocked")
+        with job.lock:
+            if job.deleted:
+                raise NotFound(f"job {job_id!r} not found")
+            outcome = change(job.view)
+            write = outcome.write
+            if write is None:
+                return outcome.result
+            self._pause("mutate.locked")
+            deadlines.check()
+            checked = self._freshness.now()
+            try:
+                self._store.update_job(job_record(write.view), job.view.version,
+                                       events=[event_record(e) for e in write.events],
+                                       metrics=write.metrics, report=write.report)
+            except VersionConflict:
+                outcome = self._change_held(job_id, job, change)
                 write = outcome.write
                 if write is None:
                     return outcome.result
-                self._pause("mutate.locked")
-                deadlines.check()
-                try:
-                    self._store.update_job(job_record(write.view), job.view.version,
-                                           events=[event_record(e) for e in write.events],
-                                           metrics=write.metrics, report=write.report)
-                except VersionConflict:
-                    self._reload(job_id, job)
-                    continue
-                except NotFound:
-                    self._drop(job_id, job)
-                    raise
-                old_status, job.view = job.view.status, write.view
-            if old_status != write.view.status:
-                self._counts.move(old_status, write.view.status)
-            self._watchers.wake(job_id)
-            self._metrics.count_events(job_id, write.counted)
-            return outcome.result
-        raise Aborted(f"job {job_id!r} kept changing concurrently ({MAX_CAS_ATTEMPTS} attempts): nothing changed, "
-                      "retry")
+            except NotFound:
+                self._drop(job_id, job)
+                raise
+            old_status = job.view.status
+            self._install(job, write.view, checked)
+        if old_status != write.view.status:
+            self._counts.move(old_status, write.view.status)
+        self._watchers.wake(job_id)
+        self._metrics.count_events(job_id, write.counted)
+        return outcome.result
 
-    def _reload(self, job_id: str, job: _Job) -> None:
-        """Replaces a cached view that another writer moved past (call with job.lock held)."""
-        record = self._store.load_job(job_id)
-        if record is None:
-            self._drop(job_id, job)
-            raise NotFound(f"job {job_id!r} not found")
-        job.view = job_view(record, self._decode_spec)
+    def _change_held(self, job_id: str, job: _Job, change: Callable[[JobView], _Outcome]) -> _Outcome:
+        """`change` computed from the stored row while the store holds it (call with job.lock
+        held): another writer got there first, and this one cannot lose again."""
+        planned: list[tuple[_Outcome, JobView]] = []
+
+        def plan(record: JobRecord) -> JobUpdate | None:
+            if record.create_time != job.view.create_time:
+                raise NotFound(f"job {job_id!r} not found")  # deleted, and created again, meanwhile
+            view = job.view if record.version == job.view.version else self._view_of(record, job.view)
+            outcome = change(view)
+            planned.append((outcome, view))
+            write = outcome.write
+            deadlines.check()
+            return None if write is None else JobUpdate(
+                job_record(write.view), tuple(event_record(e) for e in write.events), write.metrics, write.report)
+
+        checked = self._freshness.now()
+        try:
+            self._store.update_job_locked(job_id, plan)
+        except NotFound:
+            self._gone(job_id, job)
+            raise
+        outcome, base = planned[-1]
+        self._install(job, base, checked)
+        return outcome
 
     def report(self, job_id: str, step: int, values: Mapping[str, float]) -> Decision:
         check_counter("step", step)
@@ -404,6 +519,39 @@ class JobRegistry:
 
     def unwatch(self, job_id: str, subscription: Subscription) -> None:
         self._watchers.remove(job_id, subscription)
+
+    @property
+    def recheck_seconds(self) -> float | None:
+        """How often a watcher that was not woken reads the store anyway, in case the change
+        feed missed something (None: never, when the store has no other writers)."""
+        return None if self._freshness.always_current else self._freshness.bound
+
+    def coherent(self) -> bool:
+        """Whether the change feed alone is keeping this server current (see freshness.py)."""
+        return self._freshness.coherent()
+
+    # ---- the change feed (store.listen): called on the store's thread -------------------
+    def job_changed(self, job_id: str, version: int, create_time: float) -> None:
+        job = self._jobs.get(job_id)
+        if job is not None:
+            with self._install_lock:
+                if create_time != job.view.create_time:
+                    job.forgets += 1
+                else:
+                    job.known_version = max(job.known_version, version)
+        self._watchers.wake(job_id)
+
+    def job_deleted(self, job_id: str, create_time: float) -> None:
+        self.tokens.forget_job(job_id)
+        job = self._jobs.get(job_id)
+        if job is not None:
+            with self._install_lock:
+                job.forgets += 1
+        self._watchers.wake(job_id)
+
+    def resync(self) -> None:
+        self.tokens.forget_all()
+        self._watchers.wake_all()
 
     def close(self) -> None:
         """Wakes every watcher to end its stream (graceful shutdown)."""

@@ -74,6 +74,13 @@ class JobTokens:
             if not self._store.add_job_token(job_id, digest):
                 raise NotFound(f"job {job_id!r} not found")
 
+    def forget_all(self) -> None:
+        """Empties the cache (another replica may have deleted jobs unseen)."""
+        with self._lock:
+            self._generation += 1
+            self._cache.clear()
+            self._by_job.clear()
+
     def forget_job(self, job_id: str) -> None:
         with self._lock:
             self._generation += 1

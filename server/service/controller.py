@@ -74,8 +74,13 @@ class LoopWake:
     def clear(self) -> None:
         self._event.clear()
 
-    async def wait(self) -> None:
-        await self._event.wait()
+    async def wait(self, timeout: float | None = None) -> bool:
+        """Waits to be woken, at most `timeout` seconds (None: forever); True when woken."""
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
 
 class PreviewGate:
@@ -188,7 +193,9 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
     async def WatchJob(self, request: controller_pb2.WatchJobRequest,
                        context: grpc.aio.ServicerContext) -> AsyncIterator[controller_pb2.JobEvent]:
         """Every stored event after since_version, then each new one, in version order: the
-        stream reads the store after every wake-up, from the last version it sent."""
+        stream reads the store after every wake-up, from the last version it sent. With
+        replicas a commit elsewhere wakes it through the store's change feed; while that feed
+        is not known complete, the stream reads the store every recheck_seconds anyway."""
         wake = LoopWake(asyncio.get_running_loop())
         view = await self._offload.control(self._jobs.watch, request.job_id, wake)
         page = self._jobs.limits.max_page_size
@@ -207,7 +214,8 @@ class ControllerService(controller_pb2_grpc.ControllerServicer):
                     last = event.version
                     yield event_to_proto(event)
                 if len(events) < page:
-                    await wake.wait()
+                    while not await wake.wait(self._jobs.recheck_seconds) and self._jobs.coherent():
+                        pass
         finally:
             self._jobs.unwatch(request.job_id, wake)
 

@@ -11,19 +11,54 @@ A job row carries its `version`, and `update_job` is a compare-and-swap on it: a
 read version v writes only if the row still holds v. A write that loses to a delete is
 NotFound, one that loses to another writer is VersionConflict; neither writes anything, so a
 deleted job never comes back and concurrent writers (threads, or replicas sharing a database)
-never overwrite each other.
+never overwrite each other. `update_job_locked` is the fallback for a writer that lost:
+it computes the update from the row while holding it, so it cannot lose again.
+
+Stores that several servers share (PostgreSQL; `shared` is True) also tell every handle of
+the changes committed through the others (`listen`), and say up to when that news is
+complete (`sync_point`): that is what lets a replica cache job views with a bounded
+staleness. A store only one server writes (SQLite) has nothing to tell.
 """
 from __future__ import annotations
 
-from typing import Iterable, Protocol
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol
 
-from lrctl.server.store.records import EventRecord, JobRecord, MetricRecord, ReportRecord
+from lrctl.server.store.records import EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
 
 SCHEMA_VERSION = 1
 """The schema this server writes; a store holding a newer one refuses to open."""
 
 
+@dataclass(frozen=True, slots=True)
+class SyncPoint:
+    """How far a handle's change feed is complete: every commit made before `as_of`
+    (time.monotonic() of this process) has been passed to the listeners, provided the feed
+    has stayed connected since `generation` began (each reconnect starts a new one)."""
+
+    generation: int
+    as_of: float
+
+
+class ChangeListener(Protocol):
+    """Told of commits made through other handles of a shared store; called from the store's
+    own thread, so each method must be quick and must not raise."""
+
+    def job_changed(self, job_id: str, version: int, create_time: float) -> None:
+        """The job (the incarnation created at `create_time`) was created or updated to `version`."""
+
+    def job_deleted(self, job_id: str, create_time: float) -> None: ...
+
+    def resync(self) -> None:
+        """Changes may have been missed (the feed reconnected): no cached view can be trusted
+        from before this call."""
+
+
 class Store(Protocol):
+    shared: bool
+    """True when other servers write the same data (replicas): their changes reach this
+    handle only through `listen`."""
+
     def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "") -> None:
         """Adds a new job (with the hash of its first bearer token, when given); AlreadyExists
         when the id is taken."""
@@ -55,6 +90,19 @@ class Store(Protocol):
         """Replaces the job row, if it still holds `expected_version`, and appends its new
         history, in one transaction. NotFound when the job is gone, VersionConflict when its
         version moved on; either way nothing is written."""
+
+    def update_job_locked(self, job_id: str, plan: Callable[[JobRecord], JobUpdate | None]) -> JobUpdate | None:
+        """Holds the job's row, calls `plan(current row)` and writes the update it returns (None:
+        nothing), in one transaction: no other writer can change the job in between. Reads the
+        plan makes on this store, from this thread, see the held row's data. NotFound when
+        there is no such job; an error `plan` raises writes nothing and propagates."""
+
+    def listen(self, listener: ChangeListener) -> None:
+        """Tells `listener` of every commit made through other handles (nothing, where no other
+        handle can write)."""
+
+    def sync_point(self) -> SyncPoint:
+        """See SyncPoint; `as_of` is infinite for a store no other server writes."""
 
     def list_events(self, job_id: str, since_version: int, limit: int) -> list[EventRecord]:
         """Events with version > since_version, in version order, at most `limit`."""

@@ -3,17 +3,27 @@
 URLs follow SQLAlchemy's convention, so they read the same as in MLflow or Optuna:
 `sqlite:///relative/path.sqlite` and `sqlite:////absolute/path.sqlite` (the path is what
 follows `sqlite:///`). The default is `sqlite:///<data-dir>/lrctl.sqlite`, the file lrctl has
-always used, so existing data directories keep working.
+always used, so existing data directories keep working. `postgresql://USER@HOST:PORT/DB` (or
+`postgres://`, with any libpq URI parameters) opens the shared store that replicas use; it
+needs the `postgres` extra (`pip install 'lrctl[postgres]'`).
 """
 from __future__ import annotations
 
 import pathlib
 
-from lrctl.server.errors import FieldViolation, InvalidArgument
+import re
+
+from lrctl.server.errors import FailedPrecondition, FieldViolation, InvalidArgument
 from lrctl.server.store.base import Store
 
 SQLITE_PREFIX = "sqlite:///"
+POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 DEFAULT_FILE = "lrctl.sqlite"
+
+
+def redacted(url: str) -> str:
+    """`url` with its password, if any, replaced by ***."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", r"\1:***@", url)
 
 
 def default_store_url(data_dir: str) -> str:
@@ -26,5 +36,13 @@ def open_store(url: str) -> Store:
         from lrctl.server.store.sqlite_store import SqliteStore
 
         return SqliteStore(url[len(SQLITE_PREFIX):])
+    if url.startswith(POSTGRES_PREFIXES):
+        try:
+            from lrctl.server.store.postgres_store import PostgresStore
+        except ImportError as error:
+            raise FailedPrecondition(f"--store {url.split('://')[0]}://... needs psycopg: pip install "
+                                     f"'lrctl[postgres]' ({error})") from None
+        return PostgresStore(url)
     raise InvalidArgument(FieldViolation(
-        "store", f"unsupported store URL {url!r}: expected sqlite:///PATH (e.g. sqlite:///lrctl-data/lrctl.sqlite)"))
+        "store", f"unsupported store URL {redacted(url)!r}: expected sqlite:///PATH (e.g. "
+                 "sqlite:///lrctl-data/lrctl.sqlite) or postgresql://USER@HOST:PORT/DB"))

@@ -55,3 +55,13 @@ class MetricRecord:
     step: int
     name: str
     value: float
+
+
+@dataclass(frozen=True, slots=True)
+class JobUpdate:
+    """What one change of a job writes: the new row and the history it appends."""
+
+    job: JobRecord
+    events: tuple[EventRecord, ...] = ()
+    metrics: tuple[MetricRecord, ...] = ()
+    report: ReportRecord | None = None

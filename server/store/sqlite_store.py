@@ -11,6 +11,7 @@ a second connection: in WAL mode they see the last commit and never wait for an 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pathlib
 import resource
@@ -29,9 +30,9 @@ from lrctl.server.errors import (
     Unavailable,
     VersionConflict,
 )
-from lrctl.server.store.base import SCHEMA_VERSION
+from lrctl.server.store.base import SCHEMA_VERSION, ChangeListener, SyncPoint
 from lrctl.server.store.failures import storage_error, storage_full, storage_unavailable
-from lrctl.server.store.records import EventRecord, JobRecord, MetricRecord, ReportRecord
+from lrctl.server.store.records import EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, 
                "skipped_nonfinite_metrics, create_time, update_time")
 JOB_UPDATE = ("UPDATE jobs SET spec_json = ?, idempotency_key = ?, state = ?, state_json = ?, version = ?, "
               "policy_version = ?, skipped_nonfinite_metrics = ?, create_time = ?, update_time = ? "
-              "WHERE job_id = ? AND version = ?")
+              "WHERE job_id = ? AND version = ? AND create_time = ?")
 Apply = Callable[[sqlite3.Connection], Any]
 
 
@@ -117,6 +118,8 @@ def _statements(statements: Iterable[tuple[str, tuple]]) -> Apply:
 
 class SqliteStore:
     """Store implementation over a single SQLite file; see base.Store for the contract."""
+
+    shared = False
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = pathlib.Path(path)
@@ -219,7 +222,8 @@ class SqliteStore:
 
     def _transaction(self, batch: list[_Write]) -> None:
         """Runs the batch in one transaction; a write refused for its own content (a taken job
-        id, a lost compare-and-swap, an integer over 64 bits) rolls back alone and keeps its error."""
+        id, a lost compare-and-swap, an integer over 64 bits, any of the server's own errors
+        raised by a locked update's plan) rolls back alone and keeps its error."""
         isolate = len(batch) > 1
         self._rollback()
         self._db.execute("BEGIN IMMEDIATE")
@@ -228,7 +232,7 @@ class SqliteStore:
                 self._db.execute("SAVEPOINT one_write")
             try:
                 write.result = write.apply(self._db)
-            except (sqlite3.IntegrityError, OverflowError, AlreadyExists, NotFound, VersionConflict) as exc:
+            except (sqlite3.IntegrityError, OverflowError, LrctlError) as exc:
                 self._db.execute("ROLLBACK TO one_write" if isolate else "ROLLBACK")
                 write.error = _refusal(exc)
             if isolate:
@@ -294,23 +298,28 @@ class SqliteStore:
         metrics: Iterable[MetricRecord] = (),
         report: ReportRecord | None = None,
     ) -> None:
-        history = [_event_insert(e) for e in events]
-        history += [("INSERT INTO metrics VALUES (?,?,?,?)", (m.job_id, m.step, m.name, m.value)) for m in metrics]
-        if report is not None:
-            history.append(("REPLACE INTO reports VALUES (?,?,?,?,?)",
-                            (report.job_id, report.step, report.lr, int(report.should_stop), report.version)))
-        append = _statements(history)
-        row = _job_row(job)
-
-        def apply(db: sqlite3.Connection) -> None:
-            if db.execute(JOB_UPDATE, (*row[1:], job.job_id, expected_version)).rowcount != 1:
-                found = db.execute("SELECT version FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
-                if found is None:
-                    raise NotFound(f"job {job.job_id!r} not found")
-                raise VersionConflict(f"job {job.job_id!r} is at version {found[0]}, not {expected_version}: it "
-                                      "changed concurrently")
-            append(db)
+        apply = _update(JobUpdate(job, tuple(events), tuple(metrics), report), expected_version)
         self._write(apply)
+
+    def update_job_locked(self, job_id: str, plan: Callable[[JobRecord], JobUpdate | None]) -> JobUpdate | None:
+        """The plan runs inside the write transaction, which excludes every other writer of the
+        file; its reads (on the reader connection) see the last commit, which is the held row."""
+        def apply(db: sqlite3.Connection) -> JobUpdate | None:
+            row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"job {job_id!r} not found")
+            current = JobRecord(*row)
+            update = plan(current)
+            if update is not None:
+                _update(update, current.version)(db)
+            return update
+        return self._write(apply)
+
+    def listen(self, listener: ChangeListener) -> None:
+        """Nothing to tell: one server writes the file (the data-dir lock), through this handle."""
+
+    def sync_point(self) -> SyncPoint:
+        return SyncPoint(0, math.inf)
 
     def list_events(self, job_id: str, since_version: int, limit: int) -> list[EventRecord]:
         rows = self._read(
@@ -371,6 +380,30 @@ def _at_file_size_limit(files: Iterable[str | os.PathLike[str]]) -> bool:
         except OSError:
             continue
     return False
+
+
+def _update(update: JobUpdate, expected_version: int) -> Apply:
+    """The statements of one compare-and-swap update: NotFound or VersionConflict, and nothing
+    written, when the row is gone or no longer at `expected_version`."""
+    job = update.job
+    history = [_event_insert(e) for e in update.events]
+    history += [("INSERT INTO metrics VALUES (?,?,?,?)", (m.job_id, m.step, m.name, m.value)) for m in update.metrics]
+    if update.report is not None:
+        report = update.report
+        history.append(("REPLACE INTO reports VALUES (?,?,?,?,?)",
+                        (report.job_id, report.step, report.lr, int(report.should_stop), report.version)))
+    append = _statements(history)
+    row = _job_row(job)
+
+    def apply(db: sqlite3.Connection) -> None:
+        if db.execute(JOB_UPDATE, (*row[1:], job.job_id, expected_version, job.create_time)).rowcount != 1:
+            found = db.execute("SELECT version, create_time FROM jobs WHERE job_id = ?", (job.job_id,)).fetchone()
+            if found is None or found[1] != job.create_time:
+                raise NotFound(f"job {job.job_id!r} not found")
+            raise VersionConflict(f"job {job.job_id!r} is at version {found[0]}, not {expected_version}: it "
+                                  "changed concurrently")
+        append(db)
+    return apply
 
 
 def _job_row(job: JobRecord) -> tuple:

@@ -55,3 +55,12 @@ def test_retried_runs_again_on_unavailable_only(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(lrctl.FailedPrecondition):
         channel.retried(refused)
     assert len(calls) == 1
+
+
+def test_only_grpcs_own_load_balancing_policies_are_accepted() -> None:
+    from lrctl.channel import LOAD_BALANCING_CONFIG, SERVICE_CONFIG, open_channel
+
+    assert SERVICE_CONFIG["loadBalancingConfig"] == [{"round_robin": {}}]
+    assert LOAD_BALANCING_CONFIG["pick_first"] == {"shuffleAddressList": True}
+    with pytest.raises(ValueError, match="load_balancing must be one of round_robin, pick_first"):
+        open_channel("ipv4:127.0.0.1:1,127.0.0.1:2", load_balancing="ring_hash")

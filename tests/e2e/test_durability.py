@@ -65,7 +65,7 @@ def test_concurrent_callers_lose_no_update_across_a_crash(tmp_path: pathlib.Path
                 client.create_job(f"busy-{n}", POLICY)
 
         def caller(worker: int) -> None:
-            with lrctl.Client(server.address, timeout=5) as own:
+            with lrctl.Client(server.address, timeout=5, outage_tolerance_seconds=0) as own:
                 for step in range(1, 10_000):
                     for n in range(worker, 16, 4):
                         if stop.is_set():

@@ -101,7 +101,8 @@ class Reporter(threading.Thread):
         self.latencies: list[float] = []
 
     def run(self) -> None:
-        with lrctl.Client(self.address, timeout=30) as client:
+        # Fail fast: a report the killed server never answered must not be taken for acknowledged.
+        with lrctl.Client(self.address, timeout=30, outage_tolerance_seconds=0) as client:
             step = 0
             while not self.stop.is_set():
                 step += 1
