@@ -8,12 +8,10 @@ the NumPy version runs. Both give the same bits (tested).
 """
 from __future__ import annotations
 
-import numpy as np
+import functools
+from typing import Callable
 
-try:
-    from numba import njit
-except ImportError:  # a client without the server extra
-    njit = None
+import numpy as np
 
 
 def numpy_bits(values: np.ndarray) -> np.ndarray:
@@ -32,23 +30,32 @@ def numpy_bits(values: np.ndarray) -> np.ndarray:
     return halves
 
 
-if njit is not None:
+def bits(values: np.ndarray) -> np.ndarray:
+    """uint16 bfloat16 bit patterns of float32 `values` (any shape, flattened in C order)."""
+    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)
+    kernel = _compiled()
+    if kernel is None:
+        return numpy_bits(flat)
+    out = np.empty(flat.size, dtype=np.uint16)
+    kernel(flat.view(np.uint32), out)
+    return out
+
+
+@functools.cache
+def _compiled() -> Callable[[np.ndarray, np.ndarray], None] | None:
+    """The numba kernel, compiled at the first conversion (so `import lrctl` does not load
+    numba), or None where numba is not installed."""
+    try:
+        from numba import njit
+    except ImportError:  # a client without the server extra
+        return None
+
     @njit(cache=True, nogil=True)
-    def _round(bits, out):
+    def round_to_bfloat16(bits, out):
         for i in range(bits.size):
             b = bits[i]
             if b & 0x7FFFFFFF > 0x7F800000:
                 out[i] = (b >> 16) | 0x40
             else:
                 out[i] = (b + 0x7FFF + ((b >> 16) & 1)) >> 16
-
-    def bits(values: np.ndarray) -> np.ndarray:
-        """uint16 bfloat16 bit patterns of float32 `values` (any shape, flattened in C order)."""
-        flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1).view(np.uint32)
-        out = np.empty(flat.size, dtype=np.uint16)
-        _round(flat, out)
-        return out
-else:
-    def bits(values: np.ndarray) -> np.ndarray:
-        """uint16 bfloat16 bit patterns of float32 `values` (any shape, flattened in C order)."""
-        return numpy_bits(values).reshape(-1)
+    return round_to_bfloat16
