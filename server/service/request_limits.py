@@ -6,7 +6,9 @@ The walk covers the whole request message. Fields named in FIELD_LIMITS have the
 (by their path with indices and map keys dropped: "spec.labels", "override.reason"); every
 other string is held to MAX_STRING_CHARS, every other repeated field to MAX_REPEATED and every
 other map to MAX_MAP_ENTRIES. A field over its limit is INVALID_ARGUMENT naming the field, the
-limit and the size it has.
+limit and the size it has. Job ids are the exception: their own rule (`jobs.names`, 128
+characters of a fixed alphabet) answers for them, so an impossible id gets one answer on
+`job_id` whether it is 10,000 characters or has a slash, in a request or a stream's header.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ FIELD_LIMITS: dict[str, int] = {
 }
 """Limits by field path (strings: characters; repeated fields and maps: entries; a list's
 items: `path.item`, a map's keys and values: `path.key`, `path.value`)."""
+JOB_ID_PATHS = frozenset({"job_id", "header.job_id"})
+"""Held to the job-id rule instead, which every method naming a job applies before any work."""
 
 
 def check_request(message: Message) -> None:
@@ -70,7 +74,7 @@ def _walk(message: Message, path: str, violations: list[FieldViolation]) -> None
                     _check_string(f"{here}.item", item, f"{here}[{index}]", violations)
         elif field.message_type is not None:
             _walk(value, here, violations)
-        elif field.type == FieldDescriptor.TYPE_STRING:
+        elif field.type == FieldDescriptor.TYPE_STRING and here not in JOB_ID_PATHS:
             _check_string(here, value, here, violations)
 
 
