@@ -200,12 +200,12 @@ class ServerMetrics:
             self.learning_rate.labels(label).set(lr)
             self.job_step.labels(label).set(step)
 
-    def count_events(self, job_id: str, kinds: Iterable[str]) -> None:
-        """Counts one occurrence of each kind for a job; a kind may repeat. Kinds without a
-        counter (e.g. a plain "metrics" event) count nothing, so a job's events can be passed
-        as they are."""
-        for kind in kinds:
-            self.count_event(job_id, kind)
+    def count_events(self, job_id: str, counts: Iterable[tuple[str, int]]) -> None:
+        """Counts (kind, times) pairs for a job; a kind may repeat. Kinds without a counter
+        (e.g. a plain "metrics" event) count nothing, so a job's events can be passed as they
+        are."""
+        for kind, times in counts:
+            self.count_event(job_id, kind, times)
 
     def count_event(self, job_id: str, kind: str, times: int = 1) -> None:
         """Counts `times` occurrences of one kind (e.g. several warm restarts in one report)."""

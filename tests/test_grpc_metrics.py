@@ -285,7 +285,7 @@ def test_two_servers_in_one_process_keep_their_own_numbers():
     first, second = ServerMetrics(), ServerMetrics()
     first.read_at_scrape(job_counts=lambda: {"active": 1})
     second.read_at_scrape(job_counts=lambda: {"active": 7})
-    first.count_events("a", ["reduced"])
+    first.count_events("a", [("reduced", 1)])
     assert first.registry.get_sample_value("lrctl_jobs", {"state": "active"}) == 1
     assert second.registry.get_sample_value("lrctl_jobs", {"state": "active"}) == 7
     assert second.registry.get_sample_value("lrctl_plateau_reductions_total", {"job_id": "a"}) is None
@@ -307,7 +307,7 @@ def test_jobs_beyond_the_cap_aggregate_under_other():
     value = lambda name, **labels: metrics.registry.get_sample_value(name, labels)  # noqa: E731
     for job in ("a", "b", "c"):
         metrics.observe_learning_rate(job, step=10, lr=0.1)
-        metrics.count_events(job, ["reduced", "override_set", "metrics"])
+        metrics.count_events(job, [("reduced", 1), ("override_set", 1), ("metrics", 1)])
     assert value("lrctl_learning_rate", job_id="a") == 0.1
     assert value("lrctl_job_step", job_id="b") == 10
     assert value("lrctl_learning_rate", job_id="c") is None
@@ -319,7 +319,7 @@ def test_jobs_beyond_the_cap_aggregate_under_other():
     metrics.job_deleted("a")
     for name in ("lrctl_learning_rate", "lrctl_plateau_reductions_total", "lrctl_overrides_total"):
         assert value(name, job_id="a") is None, name
-    metrics.count_events("c", ["early_stop"])
+    metrics.count_events("c", [("early_stop", 1)])
     assert value("lrctl_early_stops_total", job_id="c") == 1, "c takes the slot a freed"
 
 
@@ -335,7 +335,7 @@ def test_every_policy_event_kind_has_a_counter():
 
 def test_repeated_kinds_count_each_time():
     metrics = ServerMetrics()
-    metrics.count_events("n", ["nonfinite_metric"] * 3 + ["nonfinite_gradient"])
+    metrics.count_events("n", [("nonfinite_metric", 3), ("nonfinite_gradient", 1)])
     metrics.count_event("n", "restart", times=5)
     assert metrics.registry.get_sample_value("lrctl_nonfinite_metrics_skipped_total", {"job_id": "n"}) == 3
     assert metrics.registry.get_sample_value("lrctl_nonfinite_gradients_skipped_total", {"job_id": "n"}) == 1

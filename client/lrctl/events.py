@@ -10,7 +10,10 @@ EVENT_PREFIX = "EVENT_KIND_"
 
 @dataclass(frozen=True)
 class Event:
-    """One job event: kind is e.g. "reduced", "restart", "early_stop", "override_set"."""
+    """One job event: kind is e.g. "reduced", "restart", "early_stop", "override_set".
+
+    A "restart" event stands for every warm restart one report passed: `count` of them, the
+    first at `first_step` and the last at `step` (count 1 and first_step == step otherwise)."""
 
     kind: str
     version: int
@@ -18,11 +21,14 @@ class Event:
     lr: float
     reason: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    count: int = 1
+    first_step: int = 0
 
     @classmethod
     def from_proto(cls, event: controller_pb2.JobEvent) -> "Event":
         kind = controller_pb2.EventKind.Name(event.kind).removeprefix(EVENT_PREFIX).lower()
-        return cls(kind, event.version, event.step, event.lr, event.reason, dict(event.metrics))
+        return cls(kind, event.version, event.step, event.lr, event.reason, dict(event.metrics),
+                   max(event.count, 1), event.first_step if event.count > 1 else event.step)
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ class JobEvent:
     reason: str = ""
     time: float = 0.0
     metrics: Mapping[str, float] = field(default_factory=dict)
+    count: int = 1
+    """Occurrences this event stands for (the warm restarts one report passed); the last at `step`."""
+    first_step: int | None = None
+    """The step of the first occurrence, when count > 1."""
 
 
 @dataclass(frozen=True, slots=True)

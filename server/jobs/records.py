@@ -24,9 +24,9 @@ def job_view(record: JobRecord, decode_spec: Callable[[str], JobSpec]) -> JobVie
 
 def event_record(event: JobEvent) -> EventRecord:
     return EventRecord(event.job_id, event.version, event.kind, event.step, event.lr, event.reason,
-                       event.time, json.dumps(dict(event.metrics)))
+                       event.time, json.dumps(dict(event.metrics)), event.count, event.first_step)
 
 
 def job_event(record: EventRecord) -> JobEvent:
     return JobEvent(record.job_id, record.version, record.kind, record.step, record.lr, record.reason,
-                    record.time, json.loads(record.metrics_json))
+                    record.time, json.loads(record.metrics_json), record.count, record.first_step)

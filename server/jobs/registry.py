@@ -73,7 +73,7 @@ class _Write:
     events: tuple[JobEvent, ...]
     metrics: tuple[MetricRecord, ...] = ()
     report: ReportRecord | None = None
-    counted: tuple[str, ...] = ()
+    counted: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,7 +450,8 @@ class JobRegistry:
                 return _Outcome(self._repeat_decision(view, step, duplicates))
             state, policy_events = policies.observe(policy, view.state, step, fresh) if fresh else (view.state, ())
             now = self._clock()
-            events = tuple(JobEvent(job_id, view.version + i, e.kind, e.step, e.lr, time=now, metrics=fresh)
+            events = tuple(JobEvent(job_id, view.version + i, e.kind, e.step, e.lr, time=now, metrics=fresh,
+                                    count=e.count, first_step=e.first_step)
                            for i, e in enumerate(policy_events, start=1))
             version = view.version + max(len(events), 1)
             new_view = replace(view, state=state, version=version, update_time=now,
@@ -461,7 +462,7 @@ class JobRegistry:
                 new_view, stored,
                 metrics=tuple(MetricRecord(job_id, step, name, value) for name, value in fresh.items()),
                 report=ReportRecord(job_id, step, lr, new_view.should_stop, version),
-                counted=tuple(e.kind for e in events) + ("nonfinite_metric",) * skipped))
+                counted=(*((e.kind, e.count) for e in events), ("nonfinite_metric", skipped))))
 
         return self._mutate(job_id, change)
 
@@ -498,7 +499,7 @@ class JobRegistry:
         step = max(changed.state.last_report_step, 0)
         new_view = replace(changed, version=changed.version + 1, update_time=now)
         event = JobEvent(new_view.job_id, new_view.version, kind, step, new_view.lr_at(step), reason, now)
-        return _Outcome(new_view, _Write(new_view, (event,), counted=(kind,)))
+        return _Outcome(new_view, _Write(new_view, (event,), counted=((kind, 1),)))
 
     # ---- history and watching -----------------------------------------------------
     def events(self, job_id: str, since_version: int, limit: int, create_time: float | None = None) -> list[JobEvent]:

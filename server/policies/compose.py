@@ -12,6 +12,7 @@ import numpy as np
 
 from .config import Policy
 from .schedules.cosine_restarts import CosineRestarts
+from .schedules.restart_span import RestartSpan
 from .state import PolicyState
 
 
@@ -49,11 +50,12 @@ def lr_at_step(policy: Policy, state: PolicyState, step: int) -> float:
     return float(lr_at(policy, state, np.array([step], dtype=np.int64))[0])
 
 
-def restart_steps(policy: Policy, after_step: int, up_to_step: int) -> list[int]:
-    """Steps in (after_step, up_to_step] where a cosine warm restart begins (none for other
-    schedules); with steps_per_epoch, the first step of the restart's epoch."""
+def restarts_between(policy: Policy, after_step: int, up_to_step: int) -> RestartSpan | None:
+    """The cosine warm restarts that begin at steps in (after_step, up_to_step] (None for other
+    schedules), counted without listing them; with steps_per_epoch, a restart is at the first
+    step of its epoch."""
     if not isinstance(policy.schedule, CosineRestarts):
-        return []
+        return None
     warmup, per_epoch = policy.warmup_steps, policy.steps_per_epoch or 1
-    times = policy.schedule.restarts((after_step - warmup) // per_epoch, (up_to_step - warmup) // per_epoch)
-    return [warmup + int(time) * per_epoch for time in times]
+    span = policy.schedule.restarts((after_step - warmup) // per_epoch, (up_to_step - warmup) // per_epoch)
+    return None if span is None else span.shifted(warmup, per_epoch)

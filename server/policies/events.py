@@ -30,8 +30,16 @@ JOB_EVENT_KINDS = (CREATED, *EVENT_KINDS, OVERRIDE_SET, OVERRIDE_CLEARED, POLICY
 @dataclass(frozen=True, slots=True)
 class Event:
     """Something a watcher wants to hear about: kind in EVENT_KINDS, at `step`, with the LR
-    of that step after the report."""
+    of that step after the report.
+
+    One event may stand for `count` occurrences: the warm restarts one report passes, the
+    first at `first_step` and the last at `step`, so that a report that jumps far ahead makes
+    one event, not one per restart.
+    """
 
     kind: str
     step: int
     lr: float
+    count: int = 1
+    first_step: int | None = None
+    """None when count is 1 (the occurrence is at `step`)."""

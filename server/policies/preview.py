@@ -8,10 +8,10 @@ import numpy as np
 
 from lrctl.server import deadlines
 
-from .compose import lr_at, restart_steps
+from .compose import base_lr_at, lr_at, restarts_between
 from .config import Policy
-from .events import RESTART, Event
-from .observe import observe
+from .events import Event
+from .observe import advance, restarted
 from .state import initial_state
 
 
@@ -26,17 +26,26 @@ class Preview:
 
 def preview(policy: Policy, steps: int, metrics: Mapping[int, Mapping[str, float]]) -> Preview:
     """Replay the reports in `metrics` (keyed by step; steps outside [0, steps) are ignored)
-    through observe, exactly as a live job would.
+    through the same `advance` a live job's reports take, then the restarts after the last
+    report as one more event.
 
-    Reports never change the LR of earlier steps, so the final state gives every LR. The
-    call's deadline is checked between reports: a preview its caller gave up on stops.
+    Vectorised where a live job cannot be: every report's schedule LR is computed in one
+    pass before the replay, and since reports never change the LR of earlier steps (and
+    there is one report per step here) the final state gives every LR, the events' included,
+    in one pass after it. The call's deadline is checked between reports.
     """
-    state, events = initial_state(policy), []
-    for step in sorted(s for s in metrics if 0 <= s < steps):
+    reported = np.array(sorted(s for s in metrics if 0 <= s < steps), dtype=np.int64)
+    bases = base_lr_at(policy, reported).tolist() if policy.plateau is not None else [None] * reported.size
+    state, happened = initial_state(policy), []
+    for step, base in zip(reported.tolist(), bases):
         deadlines.check()
-        state, happened = observe(policy, state, step, metrics[step])
-        events.extend(happened)
+        state, events = advance(policy, state, step, metrics[step], base)
+        happened.extend(events)
+    trailing = restarts_between(policy, state.last_report_step, steps - 1)
+    if trailing is not None:
+        happened.append(restarted(trailing))
     lrs = lr_at(policy, state, np.arange(steps, dtype=np.int64))
-    events.extend(Event(RESTART, s, float(lrs[s])) for s in restart_steps(policy, state.last_report_step, steps - 1))
     stopped = state.early_stopping.stopped_step
-    return Preview(lrs=lrs, events=tuple(events), stop_step=-1 if stopped is None else stopped)
+    return Preview(lrs=lrs, events=tuple(h.with_lr(float(lrs[h.step])) for h in happened),
+                   stop_step=-1 if stopped is None else stopped)
+

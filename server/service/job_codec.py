@@ -132,10 +132,12 @@ def job_to_proto(view: JobView) -> controller_pb2.Job:
 
 
 def preview_event_to_proto(event: policies.Event) -> controller_pb2.JobEvent:
-    return controller_pb2.JobEvent(kind=EVENT_KINDS[event.kind], step=event.step, lr=event.lr)
+    return controller_pb2.JobEvent(kind=EVENT_KINDS[event.kind], step=event.step, lr=event.lr, count=event.count,
+                                   first_step=event.step if event.first_step is None else event.first_step)
 
 
 def event_to_proto(event: JobEvent) -> controller_pb2.JobEvent:
     return controller_pb2.JobEvent(job_id=event.job_id, version=event.version, kind=EVENT_KINDS[event.kind],
                                    step=event.step, lr=event.lr, reason=event.reason,
-                                   time=_timestamp(event.time), metrics=event.metrics)
+                                   time=_timestamp(event.time), metrics=event.metrics, count=event.count,
+                                   first_step=event.step if event.first_step is None else event.first_step)

@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Protocol
 
 from lrctl.server.store.records import EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this server writes; a store holding a newer one refuses to open."""
 
 

@@ -37,7 +37,7 @@ from lrctl.server.store.base import SCHEMA_VERSION, ChangeListener, SyncPoint
 from lrctl.server.store.factory import redacted
 from lrctl.server.store.failures import storage_full, storage_unavailable
 from lrctl.server.store.postgres_feed import JOBS_CHANNEL, ChangeFeed
-from lrctl.server.store.records import EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
+from lrctl.server.store.records import EVENT_COLUMNS, EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +96,13 @@ BEGIN
 END $$;
 CREATE TRIGGER jobs_changed AFTER INSERT OR UPDATE OR DELETE ON jobs
     FOR EACH ROW EXECUTE FUNCTION lrctl_job_changed();
-""",)
+""", """
+ALTER TABLE events ADD COLUMN count BIGINT NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN first_step BIGINT;
+""")
 """MIGRATIONS[n - 1] takes a database from schema version n - 1 to n (the SQLite store's
-version 1 plus the trigger that feeds the replicas' caches)."""
+version 1 plus the trigger that feeds the replicas' caches; version 2, events that stand for
+several occurrences, as there)."""
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 MIGRATION_LOCK = 0x6C72_6374_6C00  # pg_advisory_xact_lock key: replicas starting together migrate one at a time
@@ -113,12 +117,13 @@ JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, 
 JOB_UPDATE = ("UPDATE jobs SET spec_json = %s, idempotency_key = %s, state = %s, state_json = %s, version = %s, "
               "policy_version = %s, skipped_nonfinite_metrics = %s, create_time = %s, update_time = %s "
               "WHERE job_id = %s AND version = %s AND create_time = %s")
-EVENT_INSERT = "INSERT INTO events VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+EVENT_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 UPDATE_STATEMENT = f"""
 WITH updated AS ({JOB_UPDATE} RETURNING 1),
 new_events AS (
-    INSERT INTO events SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[],
-        %s::float8[], %s::text[], %s::float8[], %s::text[]) WHERE EXISTS (SELECT 1 FROM updated)),
+    INSERT INTO events ({EVENT_COLUMNS}) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[],
+        %s::float8[], %s::text[], %s::float8[], %s::text[], %s::bigint[], %s::bigint[])
+        WHERE EXISTS (SELECT 1 FROM updated)),
 new_metrics AS (
     INSERT INTO metrics SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::float8[])
         WHERE EXISTS (SELECT 1 FROM updated)),
@@ -304,7 +309,7 @@ class PostgresStore:
 
     def list_events(self, job_id: str, since_version: int, limit: int) -> list[EventRecord]:
         rows = self._read(
-            "SELECT job_id, version, kind, step, lr, reason, time, metrics_json FROM events "
+            f"SELECT {EVENT_COLUMNS} FROM events "
             "WHERE job_id = %s AND version > %s ORDER BY version LIMIT %s", (job_id, since_version, limit))
         return [EventRecord(*row) for row in rows]
 
@@ -340,7 +345,7 @@ def _apply_update(conn: Connection, update: JobUpdate, expected_version: int) ->
     try:
         updated = conn.execute(UPDATE_STATEMENT, (
             *_job_row(job)[1:], job.job_id, expected_version, job.create_time,
-            *_columns([_event_row(e) for e in events], 8),
+            *_columns([_event_row(e) for e in events], 10),
             *_columns([(m.job_id, m.step, m.name, m.value) for m in metrics], 4),
             *_columns([(r.job_id, r.step, r.lr, r.should_stop, r.version) for r in reports], 5))).fetchone()[0]
     except pg_errors.UniqueViolation as error:
@@ -385,4 +390,4 @@ def _job_row(job: JobRecord) -> tuple:
 
 def _event_row(event: EventRecord) -> tuple:
     return (event.job_id, event.version, event.kind, event.step, event.lr, event.reason, event.time,
-            event.metrics_json)
+            event.metrics_json, event.count, event.first_step)

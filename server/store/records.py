@@ -1,7 +1,7 @@
 """Plain records the store persists; the jobs layer converts them to and from domain state."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,14 @@ class EventRecord:
     reason: str
     time: float
     metrics_json: str = "{}"
+    count: int = 1
+    """Occurrences this entry stands for: the warm restarts one report passed are one entry."""
+    first_step: int | None = None
+    """Step of the first of `count` occurrences; None when it is `step` (a single one)."""
+
+
+EVENT_COLUMNS = ", ".join(column.name for column in fields(EventRecord))
+"""The events table's columns in EventRecord's order: `EventRecord(*row)` reads a row."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from lrctl.server.errors import (
 )
 from lrctl.server.store.base import SCHEMA_VERSION, ChangeListener, SyncPoint
 from lrctl.server.store.failures import storage_error, storage_full, storage_unavailable
-from lrctl.server.store.records import EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
+from lrctl.server.store.records import EVENT_COLUMNS, EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,15 @@ CREATE TABLE IF NOT EXISTS job_tokens (
     job_id TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS job_tokens_by_job ON job_tokens (job_id);
-""",)
+""", """
+ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE events ADD COLUMN first_step INTEGER;
+""")
 """MIGRATIONS[n - 1] takes a database from schema version n - 1 to n. Version 1 is the schema
 of lrctl 0.1 (written with IF NOT EXISTS, so databases from before schema_version existed
-upgrade in place). job_tokens holds sha256 hex digests of bearer tokens, never a token."""
+upgrade in place). job_tokens holds sha256 hex digests of bearer tokens, never a token.
+Version 2 lets one event stand for several occurrences (count, first_step): the warm
+restarts one report passes."""
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 SQLITE_FULL = 13
@@ -323,7 +328,7 @@ class SqliteStore:
 
     def list_events(self, job_id: str, since_version: int, limit: int) -> list[EventRecord]:
         rows = self._read(
-            "SELECT job_id, version, kind, step, lr, reason, time, metrics_json FROM events "
+            f"SELECT {EVENT_COLUMNS} FROM events "
             "WHERE job_id = ? AND version > ? ORDER BY version LIMIT ?",
             (job_id, since_version, limit))
         return [EventRecord(*row) for row in rows]
@@ -412,6 +417,6 @@ def _job_row(job: JobRecord) -> tuple:
 
 
 def _event_insert(event: EventRecord) -> tuple[str, tuple]:
-    return ("INSERT INTO events VALUES (?,?,?,?,?,?,?,?)",
+    return (f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (event.job_id, event.version, event.kind, event.step, event.lr, event.reason,
-             event.time, event.metrics_json))
+             event.time, event.metrics_json, event.count, event.first_step))

@@ -8,9 +8,23 @@ import numpy as np
 import torch
 import torch.optim.lr_scheduler as tl
 
-from lrctl.server.policies import CosineRestarts, Policy, PolicyState, Warmup, lr_at, restart_steps
+from lrctl.server.errors import InvalidArgument
+from lrctl.server.policies import CosineRestarts, Policy, PolicyState, Warmup, lr_at, restarts_between
+from lrctl.server.policies.schedules.restart_span import RestartSpan
 
 from ._torch_ref import scheduler_lrs
+
+
+def restart_list(policy: Policy, after: int, up_to: int) -> list[int]:
+    """Every restart step in (after, up_to], one at a time, each counted by restarts_between
+    over the one step it is at (so the list checks the counts, not the reverse)."""
+    found, low = [], after
+    while (span := restarts_between(policy, low, up_to)) is not None:
+        first = span.first
+        assert restarts_between(policy, first - 1, first) == RestartSpan(1, first, first)
+        found.append(first)
+        low = first
+    return found
 
 
 def _torch_closed_form(t_0: int, t_mult: int, epoch: int) -> float:
@@ -39,7 +53,7 @@ def test_every_restart_starts_at_the_peak_for_many_configs() -> None:
     for t_0 in (1, 2, 3, 5):
         for t_mult in (2, 3, 4):
             policy = Policy(lr=1.0, schedule=CosineRestarts(t_0=t_0, t_mult=t_mult, eta_min=0.01))
-            starts = restart_steps(policy, -1, 200_000)
+            starts = restart_list(policy, -1, 200_000)
             assert starts[0] == t_0
             np.testing.assert_array_equal(lr_at(policy, PolicyState(), np.array(starts)), 1.0)
 
@@ -50,7 +64,8 @@ def test_non_integer_t_mult_cycle_lengths_and_peak_decay() -> None:
     policy = Policy(lr=0.2, schedule=cfg)
     lengths = [round(10 * 1.5**i) for i in range(8)]
     starts = np.cumsum([0, *lengths])
-    assert restart_steps(policy, 0, int(starts[-1])) == [int(s) for s in starts[1:]]
+    assert restart_list(policy, 0, int(starts[-1])) == [int(s) for s in starts[1:]]
+    assert restarts_between(policy, 0, int(starts[-1])) == RestartSpan(8, int(starts[1]), int(starts[-1]))
     lrs = lr_at(policy, PolicyState(), np.arange(starts[-1]))
     for i, (start, length) in enumerate(zip(starts, lengths)):
         t_cur = np.arange(length)
@@ -60,9 +75,10 @@ def test_non_integer_t_mult_cycle_lengths_and_peak_decay() -> None:
 
 def test_restart_steps_count_from_warmup_and_epochs() -> None:
     policy = Policy(lr=0.1, warmup=Warmup(steps=5), schedule=CosineRestarts(t_0=2, t_mult=2), steps_per_epoch=10)
-    assert restart_steps(policy, -1, 200) == [25, 65, 145]
-    assert restart_steps(policy, 25, 145) == [65, 145]
-    assert restart_steps(policy, 145, 146) == []
+    assert restart_list(policy, -1, 200) == [25, 65, 145]
+    assert restarts_between(policy, -1, 200) == RestartSpan(3, 25, 145)
+    assert restarts_between(policy, 25, 145) == RestartSpan(2, 65, 145)
+    assert restarts_between(policy, 145, 146) is None
 
 
 def test_big_steps_are_fast_and_exact() -> None:

@@ -5,7 +5,7 @@ import numpy as np
 
 from lrctl.server.policies import (
     CosineRestarts, EarlyStopping, Override, Plateau, Policy, PolicyState, Warmup, initial_state, lr_at, lr_at_step,
-    observe, preview, restart_steps,
+    observe, preview, restarts_between,
 )
 from lrctl.server.service.policy_codec import policy_from_json
 
@@ -16,10 +16,10 @@ def test_observe_reports_restarts_since_the_last_report() -> None:
     policy = Policy(lr=0.1, warmup=Warmup(steps=5), schedule=CosineRestarts(t_0=10))
     state = initial_state(policy)
     state, events = observe(policy, state, 30, {})
-    assert [(e.kind, e.step) for e in events] == [("restart", 15), ("restart", 25)]
+    assert [(e.kind, e.step, e.count, e.first_step) for e in events] == [("restart", 25, 2, 15)]
     assert all(e.lr == 0.1 for e in events)
     state, events = observe(policy, state, 35, {})
-    assert [(e.kind, e.step) for e in events] == [("restart", 35)]
+    assert [(e.kind, e.step, e.count, e.first_step) for e in events] == [("restart", 35, 1, None)]
     _, events = observe(policy, state, 35, {})
     assert events == ()
 
@@ -31,7 +31,8 @@ def test_preview_of_the_documented_policy() -> None:
     assert result.lrs.shape == (8000,)
     assert result.lrs[0] == 0.1 * 0.01 and result.lrs[500] == 0.1
     kinds = [(e.kind, e.step) for e in result.events]
-    assert [s for k, s in kinds if k == "restart"] == restart_steps(policy, -1, 7999) == [1500, 3500, 7500]
+    assert [s for k, s in kinds if k == "restart"] == [1500, 3500, 7500]  # a report every 200 steps: one each
+    assert restarts_between(policy, -1, 7999).count == 3
     reductions = [s for k, s in kinds if k == "reduced"]
     assert reductions and all(s % 200 == 0 for s in reductions)
     assert result.stop_step == ([s for k, s in kinds if k == "early_stop"] or [-1])[0]

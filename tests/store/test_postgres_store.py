@@ -70,6 +70,25 @@ def test_replicas_starting_together_migrate_once(database: str) -> None:
         store.close()
 
 
+def test_a_version_1_database_upgrades_and_its_events_read_back_as_single_occurrences(postgres_cluster,
+                                                                                      database: str) -> None:
+    from lrctl.server.store.postgres_store import MIGRATIONS
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(MIGRATIONS[0])
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        conn.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
+        conn.execute("INSERT INTO events VALUES ('old', 1, 'restart', 40, 0.1, '', 1.0, '{}')")
+    store = open_store(database)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        [event] = store.list_events("old", 0, 10)
+        assert (event.step, event.count, event.first_step) == (40, 1, None)
+    finally:
+        store.close()
+
+
 def test_a_schema_newer_than_this_server_knows_is_refused(postgres_cluster, database: str) -> None:
     open_store(database).close()
     postgres_cluster.sql(database, "UPDATE schema_version SET version = %s", SCHEMA_VERSION + 1)

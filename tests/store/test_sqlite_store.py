@@ -8,7 +8,7 @@ import pytest
 
 from lrctl.server.errors import FailedPrecondition, InvalidArgument
 from lrctl.server.store import SCHEMA_VERSION, open_store
-from lrctl.server.store.sqlite_store import SqliteStore, _Write
+from lrctl.server.store.sqlite_store import MIGRATIONS, SqliteStore, _Write
 
 
 def test_the_default_url_is_the_file_lrctl_always_used(tmp_path: pathlib.Path) -> None:
@@ -33,6 +33,21 @@ def test_a_database_from_before_schema_versions_upgrades_in_place(tmp_path: path
     store = SqliteStore(tmp_path / "lrctl.sqlite")
     assert store.schema_version() == SCHEMA_VERSION and store.load_job("old").version == 1
     assert store.add_job_token("old", "h") and store.job_of_token("h") == "old"
+
+
+def test_a_version_1_database_upgrades_and_its_events_read_back_as_single_occurrences(tmp_path) -> None:
+    old = sqlite3.connect(tmp_path / "lrctl.sqlite")
+    old.executescript(MIGRATIONS[0])
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    old.execute("INSERT INTO schema_version VALUES (1)")
+    old.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
+    old.execute("INSERT INTO events VALUES ('old', 1, 'restart', 40, 0.1, '', 1.0, '{}')")
+    old.commit()
+    old.close()
+    store = SqliteStore(tmp_path / "lrctl.sqlite")
+    assert store.schema_version() == SCHEMA_VERSION
+    [event] = store.list_events("old", 0, 10)
+    assert (event.step, event.count, event.first_step) == (40, 1, None)
 
 
 def test_a_schema_newer_than_this_server_knows_is_refused(tmp_path: pathlib.Path) -> None:

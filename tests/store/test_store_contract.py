@@ -233,7 +233,8 @@ def test_what_an_update_writes_is_what_is_read_back(open_store_handle, data) -> 
     store.insert_job(job(job_id), [])
     versions = data.draw(st.lists(st.integers(2, 50), min_size=0, max_size=4, unique=True))
     events = [EventRecord(job_id, v, data.draw(TEXT), data.draw(INT), data.draw(FLOAT), data.draw(TEXT),
-                          data.draw(FLOAT), '{"m": 1.0}') for v in sorted(versions)]
+                          data.draw(FLOAT), '{"m": 1.0}', data.draw(st.integers(1, 2**63 - 1)),
+                          data.draw(st.none() | INT)) for v in sorted(versions)]
     names = data.draw(st.lists(TEXT, max_size=4, unique=True))
     step = data.draw(INT)
     metrics = [MetricRecord(job_id, step, name, data.draw(FLOAT)) for name in names]

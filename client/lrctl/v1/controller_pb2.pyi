@@ -235,7 +235,7 @@ class ReportMetricsRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., step: _Optional[int] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job_id", "version", "kind", "step", "lr", "reason", "time", "metrics")
+    __slots__ = ("job_id", "version", "kind", "step", "lr", "reason", "time", "metrics", "count", "first_step")
     class MetricsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +251,8 @@ class JobEvent(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_STEP_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     version: int
     kind: EventKind
@@ -259,7 +261,9 @@ class JobEvent(_message.Message):
     reason: str
     time: _timestamp_pb2.Timestamp
     metrics: _containers.ScalarMap[str, float]
-    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    count: int
+    first_step: int
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[int] = ..., kind: _Optional[_Union[EventKind, str]] = ..., step: _Optional[int] = ..., lr: _Optional[float] = ..., reason: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., metrics: _Optional[_Mapping[str, float]] = ..., count: _Optional[int] = ..., first_step: _Optional[int] = ...) -> None: ...
 
 class ReportMetricsResponse(_message.Message):
     __slots__ = ("lr", "should_stop", "events", "version", "duplicate_metrics", "unused_metrics")
