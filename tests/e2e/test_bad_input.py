@@ -126,7 +126,9 @@ def test_bad_override_is_invalid_argument(stub: controller_pb2_grpc.ControllerSt
     job = client.create_job("bad-override", PLATEAU)
     before = job.info()
     for override in (controller_pb2.Override(reason="no value"), controller_pb2.Override(lr=-1.0),
-                     controller_pb2.Override(scale=0.0), controller_pb2.Override(lr=math.nan)):
+                     controller_pb2.Override(scale=0.0), controller_pb2.Override(lr=math.nan),
+                     controller_pb2.Override(lr=0.0), controller_pb2.Override(lr=-0.0),
+                     controller_pb2.Override(scale=math.inf)):
         with pytest.raises(grpc.RpcError) as caught:
             stub.SetOverride(controller_pb2.SetOverrideRequest(job_id="bad-override", override=override))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
