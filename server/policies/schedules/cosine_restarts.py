@@ -13,12 +13,14 @@ MAX_CYCLES cycles start before 2^63 is refused (t_mult 1 + 1e-9 would need about
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from lrctl.server.policies.schedules import SCHEDULES
+from lrctl.server.policies.schedules.growth import geometric_peak
 from lrctl.server.policies.schedules.restart_span import RestartSpan
 from lrctl.server.validation import MAX_STEP, Checks, is_int, is_real
 
@@ -54,6 +56,10 @@ class CosineRestarts:
         cycle, t_cur, t_i = self._locate(t)
         peak = base_lr * np.power(self.peak_decay, cycle.astype(np.float64))
         return self.eta_min + (peak - self.eta_min) * (1 + np.cos(np.pi * t_cur / t_i)) / 2
+
+    def peak(self, base_lr: float) -> float:
+        last_cycle = MAX_STEP // self.t_0 if self.t_mult == 1 else len(_cycles(self)[0]) - 1
+        return max(self.eta_min, geometric_peak(base_lr, math.log(self.peak_decay), last_cycle))
 
     def restarts(self, after: int, up_to: int) -> RestartSpan | None:
         """The cycles that start at times in (after, up_to] (time 0 is no restart)."""
