@@ -245,6 +245,32 @@ def test_a_replica_whose_epoch_moved_on_commits_nothing_and_drops_the_job(postgr
             store.close()
 
 
+def test_a_job_from_before_owners_were_recorded_is_claimed_by_the_replica_with_its_snapshot(postgres_cluster,
+                                                                                            tmp_path) -> None:
+    """A shared database upgraded to owners: A stepped the job before, its owner row is absent.
+    B, without the arrays, answers as before (no parameters) and claims nothing; A restores
+    its snapshot and claims the job, and B then points to A."""
+    url = postgres_cluster.create_database()
+    stores = [open_store(url) for _ in range(2)]
+    try:
+        jobs, on_a = data_plane(stores[0], tmp_path, "a")
+        upload_and_step(jobs, on_a)
+        create_time = stores[0].load_job("fenced").create_time
+        postgres_cluster.sql(url, "DELETE FROM dataplane_owners")
+        _, on_a = data_plane(stores[0], tmp_path, "a")  # A restarted: nothing in memory
+        _, on_b = data_plane(stores[1], tmp_path, "b")
+        with pytest.raises(FailedPrecondition, match="has no parameters yet"):
+            on_b.pull("fenced", options=ReplyOptions())
+        assert stores[1].load_owner("fenced", create_time) is None
+        assert on_a.pull("fenced", options=ReplyOptions())[0].server_step == 1
+        assert stores[1].load_owner("fenced", create_time).replica_id == "a"
+        with pytest.raises(NotOwner, match="a:50051"):
+            on_b.pull("fenced", options=ReplyOptions())
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_one_server_on_sqlite_owns_every_job_and_writes_no_owner(tmp_path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/lrctl.sqlite")
     jobs = JobRegistry(store, spec_from_document, ServerMetrics())
