@@ -358,10 +358,11 @@ class PostgresStore:
             "DO UPDATE SET address = excluded.address, heartbeat_time = excluded.heartbeat_time", (replica_id, address)))
 
     def claim_owner(self, job_id: str, create_time: float, replica_id: str) -> OwnerRecord | None:
-        """The job's row is held (FOR SHARE) while the owner is written, so a concurrent delete
-        either removes the new owner too or runs first and leaves nothing to claim."""
+        """The job's row is held (FOR KEY SHARE: reports' updates of it go on) while the owner is
+        written, so a concurrent delete either removes the new owner too or runs first and
+        leaves nothing to claim."""
         def apply(conn: Connection) -> OwnerRecord | None:
-            if conn.execute("SELECT 1 FROM jobs WHERE job_id = %s AND create_time = %s FOR SHARE",
+            if conn.execute("SELECT 1 FROM jobs WHERE job_id = %s AND create_time = %s FOR KEY SHARE",
                             (job_id, create_time)).fetchone() is None:
                 return None
             conn.execute(OWNER_UPSERT, (job_id, create_time, replica_id))
