@@ -24,7 +24,8 @@ class FieldViolation:
 
     def under(self, prefix: str) -> "FieldViolation":
         """The same violation with its path nested under `prefix` (e.g. "spec.policy")."""
-        return FieldViolation(f"{prefix}.{self.field}" if prefix else self.field, self.description)
+        return FieldViolation(f"{prefix}.{self.field}" if prefix and self.field else prefix or self.field,
+                              self.description)
 
 
 class InvalidArgument(LrctlError):

@@ -12,6 +12,10 @@ from numbers import Integral, Real
 from lrctl.server.errors import FieldViolation, InvalidArgument
 
 
+MAX_STEP = (1 << 63) - 1
+"""Steps and versions are uint64 on the wire, but int64 in the store and in the policies' NumPy math."""
+
+
 def is_real(value: object) -> bool:
     """A finite real number (bools excluded: `True` is never a learning rate)."""
     return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)

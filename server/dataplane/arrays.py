@@ -18,7 +18,7 @@ from lrctl.server import optim
 from lrctl.server.backends import Backend
 from lrctl.server.backends.kernels import Array
 from lrctl.server.errors import FieldViolation, InvalidArgument
-from lrctl.server.jobs.names import MAX_STEP
+from lrctl.server.validation import MAX_STEP
 
 FORMAT = "lrctl.job-arrays/1"
 PARAMS = "params"

@@ -390,7 +390,10 @@ class DataPlane:
             job_id = job_id or exported.job_id
             check_job_id(job_id)
             spec = self._jobs.decode_spec(exported.spec_document)
-            state = policies.state_from_dict(exported.policy_state)
+            try:
+                state = policies.state_from_dict(exported.policy_state)
+            except InvalidArgument as error:
+                raise error.under("file.meta.policy_state") from None
             arrays = None
             if exported.arrays_meta is not None:
                 arrays = JobArrays.from_archive(spec.optimizer, exported.arrays, exported.arrays_meta, self._backend)

@@ -9,11 +9,10 @@ import re
 from typing import Mapping
 
 from lrctl.server.errors import FieldViolation, InvalidArgument, ResourceExhausted
+from lrctl.server.validation import MAX_STEP
 
 JOB_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 METRIC_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.:/-]{0,127}")
-MAX_STEP = (1 << 63) - 1
-"""Steps and versions are uint64 on the wire, but int64 in the store and in the policies' NumPy math."""
 
 
 def check_job_id(job_id: str) -> None:

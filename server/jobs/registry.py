@@ -495,7 +495,9 @@ class JobRegistry:
         return self._mutate(job_id, change)
 
     def _operator_change(self, changed: JobView, kind: str, reason: str) -> _Outcome:
-        """An operator change: one audited event at the job's latest reported step."""
+        """An operator change: one audited event at the job's latest reported step. It is
+        refused if it would let some step's LR reach inf."""
+        policies.check_lrs_finite(changed.spec.policy, changed.state)
         now = self._clock()
         step = max(changed.state.last_report_step, 0)
         new_view = replace(changed, version=changed.version + 1, update_time=now)

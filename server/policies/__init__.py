@@ -4,7 +4,7 @@ Nothing here imports grpc, protobuf or the store. The LR of step t is
 `lr_at(policy, state, t)`; metric reports move the state with `observe`. The schedules are
 in `SCHEDULES`, by their Schedule oneof member names (schedules/, one module each).
 """
-from .compose import base_lr_at, lr_at, lr_at_step, restarts_between
+from .compose import base_lr_at, check_lrs_finite, lr_at, lr_at_step, restarts_between
 from .config import Policy
 from .early_stopping import EarlyStopping, EarlyStoppingState
 from .events import EVENT_KINDS, JOB_EVENT_KINDS, Event
@@ -29,6 +29,6 @@ __all__ = [
     "EVENT_KINDS", "JOB_EVENT_KINDS", "SCHEDULES", "Constant", "Cosine", "CosineRestarts", "EarlyStopping",
     "EarlyStoppingState", "Event", "Exponential", "Linear", "MultiStep", "OneCycle", "Override", "Piecewise",
     "Plateau", "PlateauState", "Policy", "PolicyState", "Polynomial", "Preview", "Schedule", "StepDecay", "Warmup",
-    "base_lr_at", "initial_state", "lr_at", "lr_at_step", "observe", "preview", "restarts_between", "state_from_dict",
+    "base_lr_at", "check_lrs_finite", "initial_state", "lr_at", "lr_at_step", "observe", "preview", "restarts_between", "state_from_dict",
     "state_to_dict",
 ]

@@ -8,12 +8,17 @@ lease of a thousand steps costs about what one step does.
 """
 from __future__ import annotations
 
+import math
+import sys
+
 import numpy as np
+
+from lrctl.server.errors import FieldViolation, InvalidArgument
 
 from .config import Policy
 from .schedules.cosine_restarts import CosineRestarts
 from .schedules.restart_span import RestartSpan
-from .state import PolicyState
+from .state import Override, PolicyState
 
 
 def base_lr_at(policy: Policy, steps: np.ndarray) -> np.ndarray:
@@ -26,7 +31,11 @@ def base_lr_at(policy: Policy, steps: np.ndarray) -> np.ndarray:
     since = np.maximum(t - policy.warmup_steps, 0)
     if policy.steps_per_epoch:
         since //= policy.steps_per_epoch
-    lr = policy.schedule.lr(policy.lr, since)
+    if policy.max_lr is None:
+        lr = policy.schedule.lr(policy.lr, since)
+    else:  # only a schedule capped by max_lr may overflow (Policy refuses the others)
+        with np.errstate(over="ignore", invalid="ignore"):
+            lr = policy.schedule.lr(policy.lr, since)
     if policy.warmup is None:
         return lr
     return np.where(t < policy.warmup.steps, policy.warmup.lr(policy.lr, np.minimum(t, policy.warmup.steps)), lr)
@@ -35,7 +44,10 @@ def base_lr_at(policy: Policy, steps: np.ndarray) -> np.ndarray:
 def lr_at(policy: Policy, state: PolicyState, steps: np.ndarray) -> np.ndarray:
     """The LR of each step (int64 array in, float64 array out)."""
     t = np.asarray(steps, dtype=np.int64)
-    lr = base_lr_at(policy, t) * state.plateau.scale_at(t)
+    base = base_lr_at(policy, t)
+    if policy.max_lr is not None:  # inf x a plateau scale of 0 would be NaN
+        base = np.fmin(base, sys.float_info.max)
+    lr = base * state.plateau.scale_at(t)
     if policy.min_lr is not None or policy.max_lr is not None:
         lr = np.clip(lr, policy.min_lr, policy.max_lr)
     override = state.override
@@ -43,6 +55,32 @@ def lr_at(policy: Policy, state: PolicyState, steps: np.ndarray) -> np.ndarray:
         return lr
     active = t < override.until_step if override.until_step else np.ones(t.shape, dtype=bool)
     return np.where(active, override.lr if override.lr is not None else lr * override.scale, lr)
+
+
+def lr_ceiling(policy: Policy, highest_scale: float, override: Override | None) -> float:
+    """An upper bound of lr_at over every step, for plateau scales up to `highest_scale`: the
+    policy's peak times that scale, clamped, then the override."""
+    ceiling = policy.peak_lr * max(1.0, highest_scale)
+    if policy.max_lr is not None:
+        ceiling = min(ceiling, policy.max_lr)
+    if policy.min_lr is not None:
+        ceiling = max(ceiling, policy.min_lr)
+    if override is None:
+        return ceiling
+    pinned = override.lr if override.lr is not None else ceiling * override.scale
+    return max(ceiling, pinned) if override.until_step else pinned
+
+
+def check_lrs_finite(policy: Policy, state: PolicyState) -> None:
+    """INVALID_ARGUMENT unless every step's LR stays finite under this policy and state: the
+    check an operator change (a policy update, an override) passes before it is stored."""
+    highest = state.plateau.highest_scale
+    if not math.isfinite(lr_ceiling(policy, highest, None)):
+        raise InvalidArgument(FieldViolation("policy", f"with this job's plateau scales (up to {highest:g}) its LR "
+                                             "would exceed float64 (inf)"))
+    if not math.isfinite(lr_ceiling(policy, highest, state.override)):
+        raise InvalidArgument(FieldViolation("override.scale", f"{state.override.scale:g} x this job's highest LR "
+                                             f"{lr_ceiling(policy, highest, None):g} exceeds float64 (inf)"))
 
 
 def lr_at_step(policy: Policy, state: PolicyState, step: int) -> float:

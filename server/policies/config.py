@@ -1,6 +1,7 @@
 """Policy: the whole LR configuration of one job, validated at construction."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from lrctl.server.validation import Checks, is_int, is_real
@@ -53,6 +54,17 @@ class Policy:
                        self.steps_per_epoch, "must be an integer >= 0")
         checks.one_of("on_nonfinite_metric", self.on_nonfinite_metric, NONFINITE_METRIC_ACTIONS)
         checks.raise_if_any()
+        checks.require(math.isfinite(self.schedule.peak(self.lr)) or self.max_lr is not None, "schedule",
+                       self.schedule, "its LR grows past float64's largest value (inf) before step 2^63 - 1: "
+                       "use a factor <= 1, or set max_lr to cap it")
+        checks.raise_if_any()
+
+    @property
+    def peak_lr(self) -> float:
+        """The largest LR of warmup and schedule at any step, before plateau, clamp and override
+        (inf only when max_lr caps it)."""
+        peak = self.schedule.peak(self.lr)
+        return max(self.lr, peak) if self.warmup is not None else peak
 
     @property
     def warmup_steps(self) -> int:

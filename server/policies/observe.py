@@ -1,15 +1,16 @@
 """observe: apply one metric report to a policy's state, and say what changed."""
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .compose import base_lr_at, lr_at, restarts_between
+from .compose import base_lr_at, lr_at, lr_ceiling, restarts_between
 from .config import Policy
 from .early_stopping import step_early_stopping
-from .events import EARLY_STOP, RESTART, Event
+from .events import EARLY_STOP, INCREASED, RESTART, Event
 from .plateau import step_plateau
 from .schedules.restart_span import RestartSpan
 from .state import PolicyState
@@ -45,7 +46,8 @@ def advance(policy: Policy, state: PolicyState, step: int, metrics: Mapping[str,
     The caller guarantees finite values, step >= state.last_report_step, and no repeated
     (step, metric). The plateau step is torch's ReduceLROnPlateau.step(value) against the
     schedule's LR at `step` (`base_lr`, when the caller has it); its change applies from
-    `step` on. At most three events however far the report jumps: the warm restarts in
+    `step` on; an increase that would let some step's LR reach inf is not made (a plateau
+    counts it as an LR that cannot move). At most three events however far the report jumps: the warm restarts in
     (last_report_step, step] as one, then a plateau change, then the stop decision.
     """
     plateau, change = state.plateau, None
@@ -53,6 +55,8 @@ def advance(policy: Policy, state: PolicyState, step: int, metrics: Mapping[str,
         if base_lr is None:
             base_lr = float(base_lr_at(policy, np.array([step], dtype=np.int64))[0])
         plateau, change = step_plateau(policy.plateau, plateau, step, base_lr, float(metrics[policy.plateau.metric]))
+        if change == INCREASED and not math.isfinite(lr_ceiling(policy, plateau.scale, state.override)):
+            plateau, change = replace(plateau, scales=state.plateau.scales, increases=state.plateau.increases), None
     stopping = state.early_stopping
     if policy.early_stopping is not None and policy.early_stopping.metric in metrics:
         stopping = step_early_stopping(policy.early_stopping, stopping, step,

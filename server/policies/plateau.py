@@ -108,6 +108,11 @@ class PlateauState:
         """The scale in force for the latest step reported."""
         return self.scales[-1][1] if self.scales else 1.0
 
+    @property
+    def highest_scale(self) -> float:
+        """The largest scale of any step (steps before the first entry have 1.0)."""
+        return max([1.0, *(scale for _, scale in self.scales)])
+
     def scale_at(self, steps: np.ndarray) -> np.ndarray:
         """The scale in force at each step: the entry with the largest from_step <= step."""
         if not self.scales:

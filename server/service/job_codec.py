@@ -86,8 +86,8 @@ def override_from_proto(override: controller_pb2.Override) -> policies.Override:
     if kind is None:
         raise InvalidArgument(FieldViolation("override.value", "set exactly one of lr or scale"))
     value = getattr(override, kind)
-    if not math.isfinite(value) or value < 0 or (kind == "scale" and value == 0):
-        raise InvalidArgument(FieldViolation(f"override.{kind}", f"must be finite and positive, got {value}"))
+    if not (math.isfinite(value) and value > 0):  # -0.0 and 0 too: an LR of 0 is no override
+        raise InvalidArgument(FieldViolation(f"override.{kind}", f"must be finite and > 0, got {value}"))
     return policies.Override(lr=value if kind == "lr" else None, scale=value if kind == "scale" else None,
                              until_step=override.until_step, reason=override.reason)
 

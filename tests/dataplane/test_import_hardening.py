@@ -193,6 +193,41 @@ def test_every_field_of_the_file_is_checked_as_the_api_checks_it(server: ServerP
     assert [name for name, _ in error.field_violations] == [f"file.meta.{field}"]
 
 
+def _set(path: str, value):
+    def change(meta: dict) -> None:
+        *parents, leaf = path.split(".")
+        target = meta["policy_state"]
+        for key in parents:
+            target = target[key]
+        target[leaf] = value
+    return change
+
+
+@pytest.mark.parametrize("path, value, field", [
+    ("plateau.num_bad_reports", -1, "plateau.num_bad_reports"),
+    ("plateau.num_bad_reports", 2**63, "plateau.num_bad_reports"),
+    ("last_report_step", 2**64 + 5, "last_report_step"),
+    ("early_stopping.stopped_step", -7, "early_stopping.stopped_step"),
+    ("plateau.scales", [[3, "nan"]], "plateau.scales[0][1]"),
+    ("plateau.scales", [[3, -5.0]], "plateau.scales[0][1]"),
+    ("plateau.scales", [[4, 0.5], [2, 0.25]], "plateau.scales"),
+    ("plateau.best", "inf", "plateau.best"),
+    ("override", {"lr": -0.0, "scale": None, "until_step": 0, "reason": ""}, "override.lr"),
+    ("override", {"lr": None, "scale": 0.5, "until_step": -1, "reason": ""}, "override.until_step"),
+])
+def test_the_policy_state_in_a_file_is_held_to_what_the_api_could_have_made(
+        server: ServerProcess, exported: bytes, tmp_path: pathlib.Path, path: str, value, field: str) -> None:
+    """Before: these were accepted, and a bad counter made GetJob and ListJobs of the whole
+    server answer UNKNOWN until the job was deleted; a NaN or negative scale broke every later
+    step of the job."""
+    data = with_meta(exported, _set(path, value))
+    job_id = f"state-{path.replace('.', '-')}-{abs(hash(str(value))) % 1000}"
+    with lrctl.Client(server.address) as client:
+        error = refused(client, data, job_id, tmp_path, lrctl.InvalidArgument)
+        assert [name for name, _ in error.field_violations] == [f"file.meta.policy_state.{field}"]
+        assert "source" in {job.job_id for job in client.jobs()}
+
+
 def test_an_import_is_retried_with_its_key_and_gets_the_job_and_a_token(server: ServerProcess, exported: bytes,
                                                                         tmp_path: pathlib.Path) -> None:
     path = tmp_path / "again.lrctl"

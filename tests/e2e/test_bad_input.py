@@ -126,7 +126,9 @@ def test_bad_override_is_invalid_argument(stub: controller_pb2_grpc.ControllerSt
     job = client.create_job("bad-override", PLATEAU)
     before = job.info()
     for override in (controller_pb2.Override(reason="no value"), controller_pb2.Override(lr=-1.0),
-                     controller_pb2.Override(scale=0.0), controller_pb2.Override(lr=math.nan)):
+                     controller_pb2.Override(scale=0.0), controller_pb2.Override(lr=math.nan),
+                     controller_pb2.Override(lr=0.0), controller_pb2.Override(lr=-0.0),
+                     controller_pb2.Override(scale=math.inf)):
         with pytest.raises(grpc.RpcError) as caught:
             stub.SetOverride(controller_pb2.SetOverrideRequest(job_id="bad-override", override=override))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -162,3 +164,24 @@ def test_bad_metric_name_and_empty_report_are_invalid_argument(client: lrctl.Cli
     with pytest.raises(lrctl.InvalidArgument):
         job.report(1, {})
     unchanged(job, before)
+
+
+def test_a_policy_or_override_whose_lr_could_reach_inf_is_refused(client: lrctl.Client) -> None:
+    """exponential gamma 10 served LR = inf from step ~309 before; now it is refused at create
+    and at update (max_lr makes it a capped ramp), and so is an override scale that overflows."""
+    growing = {"lr": 0.1, "schedule": {"exponential": {"gamma": 10}}}
+    with pytest.raises(lrctl.InvalidArgument) as caught:
+        client.create_job("grows", growing)
+    assert [field for field, _ in caught.value.field_violations] == ["spec.policy.schedule"]
+    job = client.create_job("grows", {"lr": 1e300})
+    before = job.info()
+    with pytest.raises(lrctl.InvalidArgument) as caught:
+        job.override(scale=1e10, reason="too far")
+    assert [field for field, _ in caught.value.field_violations] == ["override.scale"]
+    with pytest.raises(lrctl.InvalidArgument):
+        job.update_policy(growing, reason="grow")
+    unchanged(job, before)
+    capped = client.create_job("capped-ramp", {**growing, "max_lr": 1.0})
+    assert capped.lr(400) == 1.0
+    client.delete_job("grows")
+    client.delete_job("capped-ramp")

@@ -58,7 +58,7 @@ def test_lrs_of_steps_before_a_report_never_change(policy: Policy, reports) -> N
 
 @settings(max_examples=40, deadline=None)
 @given(policy=POLICIES, reports=REPORTS, override=st.none() | st.builds(
-    Override, lr=st.none(), scale=st.floats(0, 2), until_step=st.integers(0, 100)))
+    Override, lr=st.none(), scale=st.floats(0, 2, exclude_min=True), until_step=st.integers(0, 100)))
 def test_vectorized_equals_per_step(policy: Policy, reports, override) -> None:
     state = initial_state(policy)
     for step, value in _report_steps(reports):
@@ -79,17 +79,20 @@ def test_warmup_is_monotone_and_hands_over_at_lr(steps: int, start_factor: float
     assert lrs[steps] == lr
 
 
-FLOATS = st.floats(allow_nan=False)
+FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+POSITIVE = st.floats(0, 10, exclude_min=True)
+SCALES = st.lists(st.tuples(st.integers(0, 2**62), st.floats(0, 1e6)), max_size=5, unique_by=lambda entry: entry[0]).map(
+    lambda entries: tuple(sorted(entries)))
 STATES = st.builds(
     PolicyState,
     plateau=st.builds(PlateauState, best=st.none() | FLOATS, num_bad_reports=st.integers(0, 10**6),
                       num_good_reports=st.integers(0, 10**6), cooldown_counter=st.integers(0, 100),
                       reductions=st.integers(0, 100), increases=st.integers(0, 100),
-                      scales=st.lists(st.tuples(st.integers(0, 2**62), FLOATS), max_size=5).map(tuple)),
+                      scales=SCALES),
     early_stopping=st.builds(EarlyStoppingState, best=st.none() | FLOATS, wait=st.integers(0, 10**6),
                              should_stop=st.booleans(), stopped_step=st.none() | st.integers(0, 2**62)),
-    override=st.none() | st.builds(Override, lr=st.floats(0, 10), scale=st.none(), until_step=st.integers(0, 2**62),
-                                   reason=st.text()) | st.builds(Override, lr=st.none(), scale=st.floats(0, 10)),
+    override=st.none() | st.builds(Override, lr=POSITIVE, scale=st.none(), until_step=st.integers(0, 2**62),
+                                   reason=st.text()) | st.builds(Override, lr=st.none(), scale=POSITIVE),
     last_report_step=st.integers(-1, 2**62),
 )
 

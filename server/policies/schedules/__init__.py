@@ -24,6 +24,11 @@ class Schedule(Protocol):
         """The LR at schedule times `t` (int64, >= 0), float64, for a policy whose LR is `base_lr`."""
         ...
 
+    def peak(self, base_lr: float) -> float:
+        """The largest LR at any time in [0, 2^63 - 1] (float64; inf where it overflows), so a
+        policy whose LR would reach inf is refused when it is made, not served."""
+        ...
+
 
 SCHEDULES = OneofRegistry("Schedule.kind")
 """Schedule classes by oneof member name ("cosine_restarts": CosineRestarts)."""

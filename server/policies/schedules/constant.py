@@ -15,3 +15,6 @@ class Constant:
 
     def lr(self, base_lr: float, t: np.ndarray) -> np.ndarray:
         return np.full(t.shape, float(base_lr))
+
+    def peak(self, base_lr: float) -> float:
+        return base_lr

@@ -25,3 +25,6 @@ class Cosine:
 
     def lr(self, base_lr: float, t: np.ndarray) -> np.ndarray:
         return self.eta_min + (base_lr - self.eta_min) * (1 + np.cos(np.pi * t / self.t_max)) / 2
+
+    def peak(self, base_lr: float) -> float:
+        return max(base_lr, self.eta_min)

@@ -13,18 +13,19 @@ MAX_CYCLES cycles start before 2^63 is refused (t_mult 1 + 1e-9 would need about
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from lrctl.server.policies.schedules import SCHEDULES
+from lrctl.server.policies.schedules.growth import geometric_peak
 from lrctl.server.policies.schedules.restart_span import RestartSpan
-from lrctl.server.validation import Checks, is_int, is_real
+from lrctl.server.validation import MAX_STEP, Checks, is_int, is_real
 
 MAX_CYCLES = 10_000
-"""Cycles that may start before LAST_TIME: t_mult 2 makes at most 63, t_mult 1.01 about 4,000."""
-LAST_TIME = 2**63 - 1
+"""Cycles that may start before MAX_STEP: t_mult 2 makes at most 63, t_mult 1.01 about 4,000."""
 
 
 @SCHEDULES.register("cosine_restarts")
@@ -56,6 +57,10 @@ class CosineRestarts:
         peak = base_lr * np.power(self.peak_decay, cycle.astype(np.float64))
         return self.eta_min + (peak - self.eta_min) * (1 + np.cos(np.pi * t_cur / t_i)) / 2
 
+    def peak(self, base_lr: float) -> float:
+        last_cycle = MAX_STEP // self.t_0 if self.t_mult == 1 else len(_cycles(self)[0]) - 1
+        return max(self.eta_min, geometric_peak(base_lr, math.log(self.peak_decay), last_cycle))
+
     def restarts(self, after: int, up_to: int) -> RestartSpan | None:
         """The cycles that start at times in (after, up_to] (time 0 is no restart)."""
         first = max(after + 1, 1)
@@ -79,7 +84,7 @@ class CosineRestarts:
 
 @lru_cache(maxsize=64)
 def _cycles(cfg: CosineRestarts) -> tuple[np.ndarray, np.ndarray]:
-    """Start (int64) and length (float64) of every cycle that starts at or before LAST_TIME,
+    """Start (int64) and length (float64) of every cycle that starts at or before MAX_STEP,
     stopping early past MAX_CYCLES (construction refuses such a configuration). Lengths are
     float64 because the last cycle may end beyond int64."""
     integer_mult = float(cfg.t_mult).is_integer()
@@ -87,7 +92,7 @@ def _cycles(cfg: CosineRestarts) -> tuple[np.ndarray, np.ndarray]:
     while len(starts) <= MAX_CYCLES:
         cycle = len(lengths)
         lengths.append(cfg.t_0 * int(cfg.t_mult) ** cycle if integer_mult else round(cfg.t_0 * cfg.t_mult ** cycle))
-        if starts[-1] + lengths[-1] > LAST_TIME:
+        if starts[-1] + lengths[-1] > MAX_STEP:
             break
         starts.append(starts[-1] + lengths[-1])
     return np.asarray(starts, dtype=np.int64), np.asarray(lengths[:len(starts)], dtype=np.float64)

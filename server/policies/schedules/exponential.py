@@ -1,12 +1,14 @@
 """Exponential decay: torch ExponentialLR (gamma per step) or a continuous rate k."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from lrctl.server.policies.schedules import SCHEDULES
-from lrctl.server.validation import Checks, is_real
+from lrctl.server.policies.schedules.growth import geometric_peak
+from lrctl.server.validation import MAX_STEP, Checks, is_real
 
 
 @SCHEDULES.register("exponential")
@@ -30,3 +32,6 @@ class Exponential:
         if self.gamma is not None:
             return base_lr * np.power(self.gamma, t.astype(np.float64))
         return base_lr * np.exp(-self.k * t.astype(np.float64))
+
+    def peak(self, base_lr: float) -> float:
+        return geometric_peak(base_lr, math.log(self.gamma) if self.gamma is not None else -self.k, MAX_STEP)

@@ -31,3 +31,6 @@ class Linear:
     def lr(self, base_lr: float, t: np.ndarray) -> np.ndarray:
         span = self.end_factor - self.start_factor
         return base_lr * (self.start_factor + span * np.minimum(t, self.total_iters) / self.total_iters)
+
+    def peak(self, base_lr: float) -> float:
+        return base_lr * max(self.start_factor, self.end_factor)

@@ -1,11 +1,13 @@
 """Multi-step decay: torch MultiStepLR, the LR multiplied by gamma at each milestone."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from lrctl.server.policies.schedules import SCHEDULES
+from lrctl.server.policies.schedules.growth import geometric_peak
 from lrctl.server.validation import Checks, is_int, is_real
 
 
@@ -32,3 +34,6 @@ class MultiStep:
     def lr(self, base_lr: float, t: np.ndarray) -> np.ndarray:
         passed = np.searchsorted(np.asarray(self.milestones, dtype=np.int64), t, side="right")
         return base_lr * np.power(self.gamma, passed.astype(np.float64))
+
+    def peak(self, base_lr: float) -> float:
+        return geometric_peak(base_lr, math.log(self.gamma), len(self.milestones))

@@ -73,6 +73,10 @@ class OneCycle:
             start_step = end_step
         return out
 
+    def peak(self, base_lr: float) -> float:
+        peak = base_lr if self.max_lr is None else self.max_lr
+        return max(peak, peak / self.div_factor, peak / self.div_factor / self.final_div_factor)
+
     def _anneal(self, start: float, end: float, pct: np.ndarray | float) -> np.ndarray | float:
         if self.anneal_strategy == "cos":
             return end + (start - end) / 2.0 * (np.cos(np.pi * pct) + 1)

@@ -40,3 +40,6 @@ class Piecewise:
         if self.interpolation == "linear":
             return base_lr * np.interp(t, np.asarray((0, *self.boundaries), dtype=np.float64), factors)
         return base_lr * factors[np.searchsorted(np.asarray(self.boundaries, dtype=np.int64), t, side="right")]
+
+    def peak(self, base_lr: float) -> float:
+        return base_lr * max(self.factors)

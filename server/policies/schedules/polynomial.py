@@ -26,3 +26,6 @@ class Polynomial:
 
     def lr(self, base_lr: float, t: np.ndarray) -> np.ndarray:
         return base_lr * (1.0 - np.minimum(t, self.total_iters) / self.total_iters) ** self.power
+
+    def peak(self, base_lr: float) -> float:
+        return base_lr

@@ -1,12 +1,14 @@
 """Step decay: torch StepLR, the LR multiplied by gamma every step_size steps."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from lrctl.server.policies.schedules import SCHEDULES
-from lrctl.server.validation import Checks, is_int, is_real
+from lrctl.server.policies.schedules.growth import geometric_peak
+from lrctl.server.validation import MAX_STEP, Checks, is_int, is_real
 
 
 @SCHEDULES.register("step")
@@ -26,3 +28,6 @@ class StepDecay:
 
     def lr(self, base_lr: float, t: np.ndarray) -> np.ndarray:
         return base_lr * np.power(self.gamma, (t // self.step_size).astype(np.float64))
+
+    def peak(self, base_lr: float) -> float:
+        return geometric_peak(base_lr, math.log(self.gamma), MAX_STEP // self.step_size)
