@@ -54,6 +54,11 @@ class Job:
     `outage_tolerance_seconds` (lrctl.outage): LRs from the lease, then the last known LR;
     reports queued, answered `pending`, and re-sent in order; `degraded` counts both, and
     `flush()` waits for the queue.
+
+    The data-plane calls (init_params, step, pull, pull_rows, export) go to the replica that
+    holds the job's arrays, however the client's target spreads the other calls: a replica
+    that does not answers with that one's address, which the transport follows. While that
+    replica is down they raise Unavailable naming it.
     """
 
     def __init__(self, transport: Transport, job_id: str, horizon: int = DEFAULT_HORIZON, *,
