@@ -36,9 +36,9 @@ class Client:
     signed the server's certificate; default the system's roots) and `cert_file` +
     `key_file` (the client certificate, for mTLS).
 
-    With replicas, a job's data-plane calls (init_params, step, pull, export) go to the
-    replica that holds its arrays: another replica answers with that one's address, and the
-    SDK follows it on a channel of its own (same token and TLS; with TLS, the address a
+    With replicas, a job's data-plane calls (init_params, step, pull, pull_rows, export) go to
+    the replica that holds its arrays: another replica answers with that one's address, and
+    the SDK follows it on a channel of its own (same token and TLS; with TLS, the address a
     replica advertises must be a name its certificate covers).
     """
 
