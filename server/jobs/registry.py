@@ -43,7 +43,7 @@ from lrctl.server.errors import (
 from lrctl.server.jobs.freshness import Checked, Freshness, later
 from lrctl.server.jobs.model import Decision, JobEvent, JobSpec, JobView
 from lrctl.server.jobs.names import check_counter, check_job_id, check_metric_names
-from lrctl.server.jobs.records import event_record, job_event, job_record, job_view
+from lrctl.server.jobs.records import event_record, job_event, job_record, job_view, scale_entries
 from lrctl.server.jobs.tokens import JobTokens
 from lrctl.server.jobs.watchers import Subscription, Watchers
 from lrctl.server.lease_cache import BLOCK_STEPS, LeaseCache
@@ -287,7 +287,7 @@ class JobRegistry:
                 before_insert(view)
             checked = self._freshness.now()
             try:
-                self._store.insert_job(job_record(view), [event_record(created)], token_hash, owner)
+                self._store.insert_job(job_record(view, all_scales=True), [event_record(created)], token_hash, owner)
             except AlreadyExists:
                 if not self._store.shared or before_insert is not None:
                     raise
@@ -385,7 +385,8 @@ class JobRegistry:
             try:
                 self._store.update_job(job_record(write.view), job.view.version,
                                        events=[event_record(e) for e in write.events],
-                                       metrics=write.metrics, report=write.report)
+                                       metrics=write.metrics, report=write.report,
+                                       scales=scale_entries(write.view, job.view))
             except VersionConflict:
                 outcome = self._change_held(job_id, job, change)
                 write = outcome.write
@@ -416,7 +417,8 @@ class JobRegistry:
             write = outcome.write
             deadlines.check()
             return None if write is None else JobUpdate(
-                job_record(write.view), tuple(event_record(e) for e in write.events), write.metrics, write.report)
+                job_record(write.view), tuple(event_record(e) for e in write.events), write.metrics, write.report,
+                scale_entries(write.view, view))
 
         checked = self._freshness.now()
         try:

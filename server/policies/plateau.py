@@ -9,13 +9,14 @@ the report's step times the scale in force (before clamp and override).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from lrctl.server.validation import Checks, is_int, is_real
 
 from .events import INCREASED, REDUCED
+from .scale_history import ScaleHistory
 
 MODES = ("min", "max")
 THRESHOLD_MODES = ("rel", "abs")
@@ -101,26 +102,22 @@ class PlateauState:
     cooldown_counter: int = 0
     reductions: int = 0
     increases: int = 0
-    scales: tuple[tuple[int, float], ...] = ()
+    scales: ScaleHistory = field(default_factory=ScaleHistory)
 
     @property
     def scale(self) -> float:
         """The scale in force for the latest step reported."""
-        return self.scales[-1][1] if self.scales else 1.0
+        last = self.scales.last
+        return 1.0 if last is None else last[1]
 
     @property
     def highest_scale(self) -> float:
         """The largest scale of any step (steps before the first entry have 1.0)."""
-        return max([1.0, *(scale for _, scale in self.scales)])
+        return self.scales.highest
 
     def scale_at(self, steps: np.ndarray) -> np.ndarray:
         """The scale in force at each step: the entry with the largest from_step <= step."""
-        if not self.scales:
-            return np.ones(steps.shape)
-        from_steps = np.fromiter((s for s, _ in self.scales), dtype=np.int64, count=len(self.scales))
-        values = np.fromiter((v for _, v in self.scales), dtype=np.float64, count=len(self.scales))
-        index = np.searchsorted(from_steps, steps, side="right") - 1
-        return np.where(index >= 0, values[np.maximum(index, 0)], 1.0)
+        return self.scales.at(steps)
 
 
 def step_plateau(cfg: Plateau, state: PlateauState, step: int, base_lr: float,
@@ -156,5 +153,4 @@ def step_plateau(cfg: Plateau, state: PlateauState, step: int, base_lr: float,
 
 def _rescale(state: PlateauState, step: int, scale: float, **counters: int) -> PlateauState:
     """Record `scale` from `step` on (replacing an entry made at the same step)."""
-    kept = state.scales[:-1] if state.scales and state.scales[-1][0] == step else state.scales
-    return replace(state, scales=(*kept, (step, scale)), **counters)
+    return replace(state, scales=state.scales.with_change(step, scale), **counters)

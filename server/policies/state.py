@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from lrctl.server.errors import FieldViolation, InvalidArgument
 
@@ -15,6 +15,7 @@ from lrctl.server.validation import MAX_STEP, Checks, is_int, is_real
 from .config import Policy
 from .early_stopping import EarlyStoppingState
 from .plateau import PlateauState
+from .scale_history import ScaleHistory
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +58,11 @@ def initial_state(policy: Policy) -> PolicyState:
     return PolicyState()
 
 
-def state_to_dict(state: PolicyState) -> dict[str, Any]:
-    """A JSON-serializable dict (strict JSON: non-finite floats become strings)."""
+def state_to_dict(state: PolicyState, with_scales: bool = True) -> dict[str, Any]:
+    """A JSON-serializable dict (strict JSON: non-finite floats become strings). Without
+    `with_scales` it leaves out the plateau's scale history, which the store keeps apart."""
     plateau, stopping, override = state.plateau, state.early_stopping, state.override
-    return {
+    document = {
         "plateau": {
             "best": _encode(plateau.best),
             "num_bad_reports": plateau.num_bad_reports,
@@ -68,7 +70,7 @@ def state_to_dict(state: PolicyState) -> dict[str, Any]:
             "cooldown_counter": plateau.cooldown_counter,
             "reductions": plateau.reductions,
             "increases": plateau.increases,
-            "scales": [[step, _encode(scale)] for step, scale in plateau.scales],
+            "scales": [[step, _encode(scale)] for step, scale in plateau.scales] if with_scales else None,
         },
         "early_stopping": {
             "best": _encode(stopping.best),
@@ -84,10 +86,14 @@ def state_to_dict(state: PolicyState) -> dict[str, Any]:
         },
         "last_report_step": state.last_report_step,
     }
+    if not with_scales:
+        del document["plateau"]["scales"]
+    return document
 
 
-def state_from_dict(data: dict[str, Any]) -> PolicyState:
-    """Inverse of state_to_dict. The dict may come from an imported job file, so every field
+def state_from_dict(data: dict[str, Any], scales: Iterable[tuple[int, float]] | None = None) -> PolicyState:
+    """Inverse of state_to_dict; `scales` is the history where the dict lacks it (the store's
+    rows). The dict may come from an imported job file, so every field
     is held to what the API itself could have produced (counters and steps in [0, 2^63 - 1],
     scales finite and >= 0 from increasing steps, bests finite); anything else raises
     InvalidArgument naming each bad field by its path ("plateau.num_bad_reports")."""
@@ -95,7 +101,7 @@ def state_from_dict(data: dict[str, Any]) -> PolicyState:
         plateau, stopping, override = data["plateau"], data["early_stopping"], data["override"]
         checks = _StateChecks()
         scales = tuple((checks.step(f"plateau.scales[{i}][0]", step), checks.scale(f"plateau.scales[{i}][1]", scale))
-                       for i, (step, scale) in enumerate(plateau["scales"]))
+                       for i, (step, scale) in enumerate(plateau["scales"] if scales is None else scales))
         checks.increasing("plateau.scales", [step for step, _ in scales])
         state = PolicyState(
             plateau=PlateauState(
@@ -105,7 +111,7 @@ def state_from_dict(data: dict[str, Any]) -> PolicyState:
                 cooldown_counter=checks.count("plateau.cooldown_counter", plateau["cooldown_counter"]),
                 reductions=checks.count("plateau.reductions", plateau["reductions"]),
                 increases=checks.count("plateau.increases", plateau["increases"]),
-                scales=scales,
+                scales=ScaleHistory.of(scales),
             ),
             early_stopping=EarlyStoppingState(
                 best=checks.best("early_stopping.best", stopping["best"]),

@@ -34,7 +34,7 @@ from typing import Callable, Iterable, Protocol
 
 from lrctl.server.store.records import EventRecord, JobRecord, JobUpdate, MetricRecord, OwnerRecord, ReportRecord
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this server writes; a store holding a newer one refuses to open."""
 
 
@@ -96,9 +96,10 @@ class Store(Protocol):
         events: Iterable[EventRecord] = (),
         metrics: Iterable[MetricRecord] = (),
         report: ReportRecord | None = None,
+        scales: Iterable[tuple[int, float]] = (),
     ) -> None:
         """Replaces the job row, if it still holds `expected_version`, and appends its new
-        history, in one transaction. NotFound when the job is gone, VersionConflict when its
+        history (events, metrics, the report, scale entries), in one transaction. NotFound when the job is gone, VersionConflict when its
         version moved on; either way nothing is written."""
 
     def update_job_locked(self, job_id: str, plan: Callable[[JobRecord], JobUpdate | None]) -> JobUpdate | None:

@@ -102,6 +102,17 @@ CREATE TRIGGER jobs_changed AFTER INSERT OR UPDATE OR DELETE ON jobs
 ALTER TABLE events ADD COLUMN count BIGINT NOT NULL DEFAULT 1;
 ALTER TABLE events ADD COLUMN first_step BIGINT;
 """, """
+CREATE TABLE plateau_scales (
+    job_id TEXT COLLATE "C" NOT NULL,
+    from_step BIGINT NOT NULL,
+    scale DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (job_id, from_step)
+);
+INSERT INTO plateau_scales
+    SELECT jobs.job_id, (entry ->> 0)::bigint, (entry ->> 1)::float8
+    FROM jobs, jsonb_array_elements(jobs.state_json::jsonb -> 'plateau' -> 'scales') AS entry;
+UPDATE jobs SET state_json = (state_json::jsonb #- '{plateau,scales}')::text;
+""", """
 CREATE TABLE replicas (
     replica_id TEXT PRIMARY KEY,
     address TEXT NOT NULL,
@@ -116,8 +127,9 @@ CREATE TABLE dataplane_owners (
 );
 """)
 """MIGRATIONS[n - 1] takes a database from schema version n - 1 to n (the SQLite store's
-version n plus, in version 1, the trigger that feeds the replicas' caches; version 2, events
-that stand for several occurrences; version 3, the data-plane owners, as there)."""
+version 1 plus the trigger that feeds the replicas' caches; versions 2 to 4 as there: events
+that stand for several occurrences, the plateau's scale history in rows of its own, the
+data-plane owners)."""
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 MIGRATION_LOCK = 0x6C72_6374_6C00  # pg_advisory_xact_lock key: replicas starting together migrate one at a time
@@ -129,6 +141,11 @@ POOL_TIMEOUT = 5.0
 CONNECT_TIMEOUT = 5
 JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, policy_version, "
                "skipped_nonfinite_metrics, create_time, update_time")
+WITH_SCALES = (f"SELECT {JOB_COLUMNS}, "
+               "(SELECT array_agg(from_step ORDER BY from_step) FROM plateau_scales p WHERE p.job_id = jobs.job_id), "
+               "(SELECT array_agg(scale ORDER BY from_step) FROM plateau_scales p WHERE p.job_id = jobs.job_id) "
+               "FROM jobs WHERE job_id = %s")
+"""A job row with its whole scale history, read in one statement (one snapshot)."""
 JOB_UPDATE = ("UPDATE jobs SET spec_json = %s, idempotency_key = %s, state = %s, state_json = %s, version = %s, "
               "policy_version = %s, skipped_nonfinite_metrics = %s, create_time = %s, update_time = %s "
               "WHERE job_id = %s AND version = %s AND create_time = %s")
@@ -142,13 +159,17 @@ new_events AS (
 new_metrics AS (
     INSERT INTO metrics SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::float8[])
         WHERE EXISTS (SELECT 1 FROM updated)),
+new_scales AS (
+    INSERT INTO plateau_scales SELECT * FROM unnest(%s::text[], %s::bigint[], %s::float8[])
+        WHERE EXISTS (SELECT 1 FROM updated)
+    ON CONFLICT (job_id, from_step) DO UPDATE SET scale = excluded.scale),
 new_report AS (
     INSERT INTO reports SELECT * FROM unnest(%s::text[], %s::bigint[], %s::float8[], %s::boolean[], %s::bigint[])
         WHERE EXISTS (SELECT 1 FROM updated)
     ON CONFLICT (job_id, step) DO UPDATE SET lr = excluded.lr, should_stop = excluded.should_stop,
         version = excluded.version)
 SELECT count(*) FROM updated"""
-"""A compare-and-swap update with its events, metrics and report: the history is written only
+"""A compare-and-swap update with its events, metrics, scale entries and report: the history is written only
 if the swap matched, all in one statement (data-modifying CTEs run together, atomically)."""
 NOW = "extract(epoch FROM clock_timestamp())"
 """The database's clock, in seconds: every replica's heartbeat and silence are measured on it,
@@ -264,22 +285,27 @@ class PostgresStore:
                 raise AlreadyExists(f"job {job.job_id!r} already exists") from None
             if listed:
                 conn.cursor().executemany(EVENT_INSERT, listed)
+            if job.scales:
+                conn.cursor().executemany("INSERT INTO plateau_scales VALUES (%s, %s, %s)",
+                                          [(job.job_id, step, scale) for step, scale in job.scales])
             if owner:
                 conn.execute(OWNER_UPSERT, (job.job_id, job.create_time, owner))
         self._write(apply)
 
     def load_job(self, job_id: str) -> JobRecord | None:
-        rows = self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = %s", (job_id,))
-        return JobRecord(*rows[0]) if rows else None
+        rows = self._read(WITH_SCALES, (job_id,))
+        return _with_scales(rows[0]) if rows else None
 
     def list_jobs(self, after_job_id: str, limit: int) -> list[JobRecord]:
-        rows = self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id > %s ORDER BY job_id LIMIT %s", (after_job_id, limit))
-        return [JobRecord(*row) for row in rows]
+        latest = "(SELECT {} FROM plateau_scales p WHERE p.job_id = jobs.job_id ORDER BY from_step DESC LIMIT 1)"
+        rows = self._read(f"SELECT {JOB_COLUMNS}, {latest.format('from_step')}, {latest.format('scale')} FROM jobs "
+                          "WHERE job_id > %s ORDER BY job_id LIMIT %s", (after_job_id, limit))
+        return [JobRecord(*row[:-2], scales=() if row[-2] is None else ((row[-2], row[-1]),)) for row in rows]
 
     def delete_job(self, job_id: str) -> bool:
         def apply(conn: Connection) -> bool:
             existed = conn.execute("DELETE FROM jobs WHERE job_id = %s", (job_id,)).rowcount == 1
-            for table in ("events", "reports", "metrics", "job_tokens", "dataplane_owners"):
+            for table in ("events", "reports", "metrics", "job_tokens", "plateau_scales", "dataplane_owners"):
                 conn.execute(f"DELETE FROM {table} WHERE job_id = %s", (job_id,))
             return existed
         return self._write(apply)
@@ -308,8 +334,9 @@ class PostgresStore:
         events: Iterable[EventRecord] = (),
         metrics: Iterable[MetricRecord] = (),
         report: ReportRecord | None = None,
+        scales: Iterable[tuple[int, float]] = (),
     ) -> None:
-        update = JobUpdate(job, tuple(events), tuple(metrics), report)
+        update = JobUpdate(job, tuple(events), tuple(metrics), report, tuple(scales))
         with self._connection() as conn:  # one statement, so no transaction block: one round trip
             _apply_update(conn, update, expected_version)
 
@@ -317,10 +344,12 @@ class PostgresStore:
         """The row is held with SELECT ... FOR UPDATE, which every compare-and-swap UPDATE of
         it waits for; the plan's reads from this thread run on the same transaction."""
         def apply(conn: Connection) -> JobUpdate | None:
-            row = conn.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = %s FOR UPDATE", (job_id,)).fetchone()
-            if row is None:
+            # Lock first, then read: a SELECT ... FOR UPDATE that waited for a concurrent update
+            # returns the row's new version, but its subqueries (the scales) still read the
+            # snapshot it started with, which lacks what that update added.
+            if conn.execute("SELECT 1 FROM jobs WHERE job_id = %s FOR UPDATE", (job_id,)).fetchone() is None:
                 raise NotFound(f"job {job_id!r} not found")
-            current = JobRecord(*row)
+            current = _with_scales(conn.execute(WITH_SCALES, (job_id,)).fetchone())
             self._local.conn = conn
             try:
                 update = plan(current)
@@ -416,6 +445,7 @@ def _apply_update(conn: Connection, update: JobUpdate, expected_version: int) ->
             *_job_row(job)[1:], job.job_id, expected_version, job.create_time,
             *_columns([_event_row(e) for e in events], 10),
             *_columns([(m.job_id, m.step, m.name, m.value) for m in metrics], 4),
+            *_columns([(job.job_id, step, scale) for step, scale in update.scales], 3),
             *_columns([(r.job_id, r.step, r.lr, r.should_stop, r.version) for r in reports], 5))).fetchone()[0]
     except pg_errors.UniqueViolation as error:
         # Only a concurrent writer can have recorded this history (its swap then won).
@@ -450,6 +480,12 @@ def postgres_failure(error: psycopg.Error) -> LrctlError:
 def _describe(error: psycopg.Error) -> str:
     primary = error.diag.message_primary if error.diag is not None else None
     return " ".join((primary or str(error)).split()) or type(error).__name__
+
+
+def _with_scales(row: tuple) -> JobRecord:
+    """The job of a WITH_SCALES row (its last two columns: the history's steps and scales)."""
+    steps, scales = row[-2] or (), row[-1] or ()
+    return JobRecord(*row[:-2], scales=tuple(zip(steps, scales)))
 
 
 def _job_row(job: JobRecord) -> tuple:

@@ -19,6 +19,11 @@ class JobRecord:
     skipped_nonfinite_metrics: int
     create_time: float
     update_time: float
+    scales: tuple[tuple[int, float], ...] = ()
+    """The plateau's (from_step, scale) history, kept as rows of its own so that a report
+    writes the entry it adds, not the history: complete from load_job and the row
+    update_job_locked holds, only the latest entry from list_jobs (enough for the current
+    LR). insert_job writes all of them; an update writes JobUpdate.scales."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,8 @@ class JobUpdate:
     events: tuple[EventRecord, ...] = ()
     metrics: tuple[MetricRecord, ...] = ()
     report: ReportRecord | None = None
+    scales: tuple[tuple[int, float], ...] = ()
+    """Scale-history entries this change adds, or replaces at the same from_step."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,17 @@ CREATE INDEX IF NOT EXISTS job_tokens_by_job ON job_tokens (job_id);
 ALTER TABLE events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
 ALTER TABLE events ADD COLUMN first_step INTEGER;
 """, """
+CREATE TABLE plateau_scales (
+    job_id TEXT NOT NULL,
+    from_step INTEGER NOT NULL,
+    scale REAL NOT NULL,
+    PRIMARY KEY (job_id, from_step)
+) WITHOUT ROWID;
+INSERT INTO plateau_scales
+    SELECT jobs.job_id, json_extract(entry.value, '$[0]'), CAST(json_extract(entry.value, '$[1]') AS REAL)
+    FROM jobs, json_each(jobs.state_json, '$.plateau.scales') AS entry;
+UPDATE jobs SET state_json = json_remove(state_json, '$.plateau.scales');
+""", """
 CREATE TABLE replicas (
     replica_id TEXT PRIMARY KEY,
     address TEXT NOT NULL,
@@ -103,8 +114,9 @@ CREATE TABLE dataplane_owners (
 of lrctl 0.1 (written with IF NOT EXISTS, so databases from before schema_version existed
 upgrade in place). job_tokens holds sha256 hex digests of bearer tokens, never a token.
 Version 2 lets one event stand for several occurrences (count, first_step): the warm
-restarts one report passes. Version 3 adds the data-plane owners and the replicas'
-addresses (base.Store)."""
+restarts one report passes. Version 3 moves the plateau's scale history out of state_json into rows of
+its own (plateau_scales), so a report writes one row instead of the whole history. Version 4 adds the
+data-plane owners and the replicas' addresses (base.Store)."""
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 SQLITE_FULL = 13
@@ -283,7 +295,8 @@ class SqliteStore:
         tokens = [("INSERT INTO job_tokens VALUES (?,?)", (token_hash, job.job_id))] if token_hash else []
         owners = [(OWNER_UPSERT, (job.job_id, job.create_time, owner))] if owner else []
         statements = _statements([(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _job_row(job)),
-                                  *(_event_insert(e) for e in events), *tokens, *owners])
+                                  *(_event_insert(e) for e in events), *tokens, *owners,
+                                  *((_SCALE_UPSERT, (job.job_id, step, scale)) for step, scale in job.scales)])
 
         def apply(db: sqlite3.Connection) -> None:
             try:
@@ -293,18 +306,27 @@ class SqliteStore:
         self._write(apply)
 
     def load_job(self, job_id: str) -> JobRecord | None:
-        rows = self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,))
-        return JobRecord(*rows[0]) if rows else None
+        with self._read_lock:
+            try:
+                self._reader.execute("BEGIN")  # the row and its scales from the same commit
+                try:
+                    return _with_scales(self._reader, self._reader.execute(
+                        f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone())
+                finally:
+                    self._reader.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise sqlite_failure(exc, self._files()) from None
 
     def list_jobs(self, after_job_id: str, limit: int) -> list[JobRecord]:
-        rows = self._read(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id > ? ORDER BY job_id LIMIT ?",
-                          (after_job_id, limit))
-        return [JobRecord(*row) for row in rows]
+        latest = "(SELECT {} FROM plateau_scales AS p WHERE p.job_id = jobs.job_id ORDER BY from_step DESC LIMIT 1)"
+        rows = self._read(f"SELECT {JOB_COLUMNS}, {latest.format('from_step')}, {latest.format('scale')} FROM jobs "
+                          "WHERE job_id > ? ORDER BY job_id LIMIT ?", (after_job_id, limit))
+        return [JobRecord(*row[:-2], scales=() if row[-2] is None else ((row[-2], row[-1]),)) for row in rows]
 
     def delete_job(self, job_id: str) -> bool:
         def apply(db: sqlite3.Connection) -> bool:
             existed = db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,)).rowcount == 1
-            for table in ("events", "reports", "metrics", "job_tokens", "dataplane_owners"):
+            for table in ("events", "reports", "metrics", "job_tokens", "plateau_scales", "dataplane_owners"):
                 db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
             return existed
         return self._write(apply)
@@ -329,18 +351,19 @@ class SqliteStore:
         events: Iterable[EventRecord] = (),
         metrics: Iterable[MetricRecord] = (),
         report: ReportRecord | None = None,
+        scales: Iterable[tuple[int, float]] = (),
     ) -> None:
-        apply = _update(JobUpdate(job, tuple(events), tuple(metrics), report), expected_version)
+        apply = _update(JobUpdate(job, tuple(events), tuple(metrics), report, tuple(scales)), expected_version)
         self._write(apply)
 
     def update_job_locked(self, job_id: str, plan: Callable[[JobRecord], JobUpdate | None]) -> JobUpdate | None:
         """The plan runs inside the write transaction, which excludes every other writer of the
         file; its reads (on the reader connection) see the last commit, which is the held row."""
         def apply(db: sqlite3.Connection) -> JobUpdate | None:
-            row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-            if row is None:
+            current = _with_scales(db, db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?",
+                                                  (job_id,)).fetchone())
+            if current is None:
                 raise NotFound(f"job {job_id!r} not found")
-            current = JobRecord(*row)
             update = plan(current)
             if update is not None:
                 _update(update, current.version)(db)
@@ -454,6 +477,7 @@ def _update(update: JobUpdate, expected_version: int) -> Apply:
     job = update.job
     history = [_event_insert(e) for e in update.events]
     history += [("INSERT INTO metrics VALUES (?,?,?,?)", (m.job_id, m.step, m.name, m.value)) for m in update.metrics]
+    history += [(_SCALE_UPSERT, (job.job_id, step, scale)) for step, scale in update.scales]
     if update.report is not None:
         report = update.report
         history.append(("REPLACE INTO reports VALUES (?,?,?,?,?)",
@@ -470,6 +494,18 @@ def _update(update: JobUpdate, expected_version: int) -> Apply:
                                   "changed concurrently")
         append(db)
     return apply
+
+
+_SCALE_UPSERT = "INSERT INTO plateau_scales VALUES (?,?,?) ON CONFLICT (job_id, from_step) DO UPDATE SET scale = excluded.scale"
+
+
+def _with_scales(db: sqlite3.Connection, row: tuple | None) -> JobRecord | None:
+    """The job of a jobs row, with its whole scale history."""
+    if row is None:
+        return None
+    scales = db.execute("SELECT from_step, scale FROM plateau_scales WHERE job_id = ? ORDER BY from_step",
+                        (row[0],)).fetchall()
+    return JobRecord(*row, scales=tuple(scales))
 
 
 def _job_row(job: JobRecord) -> tuple:

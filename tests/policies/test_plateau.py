@@ -110,7 +110,7 @@ def test_zero_base_lr_does_not_divide() -> None:
     state = initial_state(policy)
     state, _ = observe(policy, state, 0, {"loss": 1.0})
     state, events = observe(policy, state, 10, {"loss": 2.0})
-    assert events == () and state.plateau.scales == () and state.plateau.num_bad_reports == 0
+    assert events == () and len(state.plateau.scales) == 0 and state.plateau.num_bad_reports == 0
 
 
 def test_increase_after_sustained_improvement_is_capped_and_respects_cooldown() -> None:

@@ -7,6 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lrctl.server.policies.scale_history import ScaleHistory
 from lrctl.server.policies import (
     Constant, Cosine, CosineRestarts, EarlyStoppingState, Exponential, Linear, MultiStep, OneCycle, Override,
     Piecewise, Plateau, PlateauState, Policy, PolicyState, Polynomial, StepDecay, Warmup, initial_state, lr_at,
@@ -82,7 +83,7 @@ def test_warmup_is_monotone_and_hands_over_at_lr(steps: int, start_factor: float
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
 POSITIVE = st.floats(0, 10, exclude_min=True)
 SCALES = st.lists(st.tuples(st.integers(0, 2**62), st.floats(0, 1e6)), max_size=5, unique_by=lambda entry: entry[0]).map(
-    lambda entries: tuple(sorted(entries)))
+    lambda entries: ScaleHistory.of(sorted(entries)))
 STATES = st.builds(
     PolicyState,
     plateau=st.builds(PlateauState, best=st.none() | FLOATS, num_bad_reports=st.integers(0, 10**6),

@@ -3,6 +3,7 @@ change feed that keeps replicas' caches coherent, and the database's errors in t
 terms. Runs against a throwaway cluster (tests/support/postgres.py)."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -89,15 +90,37 @@ def test_a_version_1_database_upgrades_and_its_events_read_back_as_single_occurr
         store.close()
 
 
-def test_a_version_2_database_upgrades_with_its_jobs_unowned(database: str) -> None:
-    """Migration 3 adds the data-plane owners: a job from before has none until it is claimed."""
+def test_a_version_2_database_moves_its_scale_histories_into_rows(postgres_cluster, database: str) -> None:
     from lrctl.server.store.postgres_store import MIGRATIONS
 
+    state = '{"plateau": {"best": 1.5, "scales": [[5, 0.5], [9007199254740993, 0.1]]}, "last_report_step": 7}'
     with psycopg.connect(database, autocommit=True) as conn:
         conn.execute(MIGRATIONS[0])
         conn.execute(MIGRATIONS[1])
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         conn.execute("INSERT INTO schema_version VALUES (2)")
+        conn.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', %s, 1, 1, 0, 1.0, 1.0)", (state,))
+        conn.execute("INSERT INTO jobs VALUES ('plain', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
+    store = open_store(database)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        moved = store.load_job("old")
+        assert moved.scales == ((5, 0.5), (9007199254740993, 0.1))
+        assert json.loads(moved.state_json) == {"plateau": {"best": 1.5}, "last_report_step": 7}
+        assert store.load_job("plain").scales == ()
+    finally:
+        store.close()
+
+
+def test_a_version_3_database_upgrades_with_its_jobs_unowned(database: str) -> None:
+    """Migration 4 adds the data-plane owners: a job from before has none until it is claimed."""
+    from lrctl.server.store.postgres_store import MIGRATIONS
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        for migration in MIGRATIONS[:3]:
+            conn.execute(migration)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (3)")
         conn.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
     store = open_store(database)
     try:

@@ -1,6 +1,7 @@
 """What only the SQLite store has: its file, its migrations, and group commit's internals."""
 from __future__ import annotations
 
+import json
 import pathlib
 import sqlite3
 
@@ -50,12 +51,30 @@ def test_a_version_1_database_upgrades_and_its_events_read_back_as_single_occurr
     assert (event.step, event.count, event.first_step) == (40, 1, None)
 
 
-def test_a_version_2_database_upgrades_with_its_jobs_unowned(tmp_path) -> None:
-    """Migration 3 adds the data-plane owners: a job from before has none until it is claimed."""
+def test_a_version_2_database_moves_its_scale_histories_into_rows(tmp_path) -> None:
     old = sqlite3.connect(tmp_path / "lrctl.sqlite")
     old.executescript(MIGRATIONS[0] + MIGRATIONS[1])
     old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     old.execute("INSERT INTO schema_version VALUES (2)")
+    state = '{"plateau": {"best": 1.5, "scales": [[5, 0.5], [9007199254740993, 0.1]]}, "last_report_step": 7}'
+    old.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', ?, 1, 1, 0, 1.0, 1.0)", (state,))
+    old.execute("INSERT INTO jobs VALUES ('plain', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
+    old.commit()
+    old.close()
+    store = SqliteStore(tmp_path / "lrctl.sqlite")
+    assert store.schema_version() == SCHEMA_VERSION
+    moved = store.load_job("old")
+    assert moved.scales == ((5, 0.5), (9007199254740993, 0.1))
+    assert json.loads(moved.state_json) == {"plateau": {"best": 1.5}, "last_report_step": 7}
+    assert store.load_job("plain").scales == ()
+
+
+def test_a_version_3_database_upgrades_with_its_jobs_unowned(tmp_path) -> None:
+    """Migration 4 adds the data-plane owners: a job from before has none until it is claimed."""
+    old = sqlite3.connect(tmp_path / "lrctl.sqlite")
+    old.executescript(MIGRATIONS[0] + MIGRATIONS[1] + MIGRATIONS[2])
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    old.execute("INSERT INTO schema_version VALUES (3)")
     old.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
     old.commit()
     old.close()

@@ -382,3 +382,56 @@ def test_what_an_update_writes_is_what_is_read_back(open_store_handle, data) -> 
     assert store.list_events(job_id, 0, 100) == events
     assert store.metric_names(job_id, step) == set(names)
     assert store.load_report(job_id, step) == report
+
+
+def test_the_scale_history_is_written_entry_by_entry_and_read_back_whole(open_store_here) -> None:
+    """A report writes the scale entry it adds (or replaces at the same step), not the history:
+    load_job and a locked update's held row have every entry, list_jobs the latest, a refused
+    update writes none, and a delete takes them."""
+    store = open_store_here()
+    store.insert_job(replace(job("a"), scales=((5, 0.5),)), [])
+    store.update_job(job("a", 2), expected_version=1, scales=[(9, 0.25)])
+    store.update_job(job("a", 3), expected_version=2, scales=[(9, 0.125), (12, 0.0625)])
+    with pytest.raises(VersionConflict):
+        store.update_job(job("a", 9), expected_version=2, scales=[(20, 1e-3)])
+    assert store.load_job("a").scales == ((5, 0.5), (9, 0.125), (12, 0.0625))
+    store.insert_job(job("b"), [])
+    assert [(r.job_id, r.scales) for r in store.list_jobs("", 10)] == [("a", ((12, 0.0625),)), ("b", ())]
+    held = []
+    store.update_job_locked("a", lambda row: held.append(row.scales) or JobUpdate(job("a", 4), scales=((30, 2.0),)))
+    assert held == [((5, 0.5), (9, 0.125), (12, 0.0625))]
+    store.close()
+    store = open_store_here()
+    assert store.load_job("a").scales[-1] == (30, 2.0) and len(store.load_job("a").scales) == 4
+    assert store.delete_job("a")
+    store.insert_job(job("a"), [])
+    assert store.load_job("a").scales == ()
+
+
+def test_a_locked_update_that_waited_for_another_sees_the_scales_it_added(open_store_here) -> None:
+    """The first locked update holds the row while the second waits for it; the second's
+    plan must see the scale entry the first wrote (PostgreSQL's SELECT ... FOR UPDATE
+    returns the new row after a wait, but its subqueries read the old snapshot)."""
+    store = open_store_here()
+    store.insert_job(job("a"), [])
+    holding, release, seen = threading.Event(), threading.Event(), []
+
+    def first(row: JobRecord) -> JobUpdate:
+        holding.set()
+        release.wait(10)
+        return JobUpdate(job("a", 2), scales=((7, 0.5),))
+
+    def second(row: JobRecord) -> JobUpdate:
+        seen.append((row.version, row.scales))
+        return JobUpdate(job("a", row.version + 1))
+
+    one = threading.Thread(target=store.update_job_locked, args=("a", first))
+    one.start()
+    assert holding.wait(10)
+    two = threading.Thread(target=store.update_job_locked, args=("a", second))
+    two.start()
+    two.join(0.3)  # it waits for the held row (time for it to get there; the assertion does not depend on it)
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert seen == [(2, ((7, 0.5),))]
