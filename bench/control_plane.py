@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import pathlib
@@ -49,6 +50,9 @@ CONCURRENCY = (1, 8, 64)
 ROUNDS = 3
 
 
+RUNS = itertools.count()
+
+
 async def drive(address: str, method: str, callers: int, seconds: float) -> dict:
     """`callers` coroutines calling back to back for `seconds`; latencies of every call."""
     async with grpc.aio.insecure_channel(address) as channel:
@@ -57,8 +61,10 @@ async def drive(address: str, method: str, callers: int, seconds: float) -> dict
         latencies: list[float] = []
         deadline = time.perf_counter() + seconds
 
+        run = next(RUNS)
+
         async def caller(index: int) -> None:
-            job_id = f"bench-{method}-{callers}-{index}"
+            job_id = f"bench-{method}-{callers}-{run}-{index}"  # each round its own jobs
             if method != "Echo":
                 await controller.CreateJob(controller_pb2.CreateJobRequest(
                     job_id=job_id, spec=controller_pb2.JobSpec(policy=lrctl.policy.to_policy(POLICY))))
