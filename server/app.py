@@ -24,8 +24,9 @@ from grpc_reflection.v1alpha import reflection
 from lrctl.server import auth, tls
 from lrctl.server.backends import select_backend
 from lrctl.server.dataplane import DataPlane, DataPlaneLimits, SnapshotStore
-from lrctl.server.datadir import DataDirLock
-from lrctl.server.errors import FailedPrecondition
+from lrctl.server.dataplane.ownership import HEARTBEAT_SECONDS, OWNER_SILENCE_SECONDS, Ownership
+from lrctl.server.datadir import DataDirLock, replica_id
+from lrctl.server.errors import FailedPrecondition, LrctlError
 from lrctl.server.grpc_metrics import GrpcMetricsInterceptor
 from lrctl.server.jobs import JobRegistry, Limits
 from lrctl.server.metrics import ServerMetrics
@@ -98,12 +99,13 @@ class LrctlServer:
         self._lock = DataDirLock(config.data_dir)
         self.metrics = ServerMetrics(config.metrics_job_label_cap)
         self.store = open_store(config.store or default_store_url(config.data_dir))
+        self.ownership = Ownership(self.store, replica_id(config.data_dir))
         self.jobs = JobRegistry(self.store, spec_from_document, self.metrics, Limits(
             max_jobs=config.max_jobs, max_metrics_per_report=config.max_metrics_per_report,
             max_watchers_per_job=config.max_watchers_per_job))
         self.backend = select_backend(config.device)
         self.dataplane = DataPlane(self.jobs, self.backend, SnapshotStore(pathlib.Path(config.data_dir) / "snapshots"),
-                                   self.metrics,
+                                   self.metrics, self.ownership,
                                    DataPlaneLimits(max_elements_per_job=config.max_elements_per_job,
                                                    max_optimizer_state_bytes=config.max_optimizer_state_bytes,
                                                    max_chunk_bytes=config.max_chunk_bytes))
@@ -132,6 +134,7 @@ class LrctlServer:
         _log_access(config, admin_tokens, self.listen, self.address)
         self._stopping = False
         self._sweeper: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task | None = None
         self._metrics_server = None
         self.metrics_host = self.host
         self.metrics_port = 0
@@ -154,9 +157,19 @@ class LrctlServer:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def advertised(self) -> str:
+        """Where clients reach this server (--advertise-address), named by the other replicas
+        for the data-plane jobs it holds; default the bound address, with the hostname for a
+        wildcard host."""
+        if self.config.advertise_address:
+            return self.config.advertise_address
+        host = socket.gethostname() if self.host.strip("[]") in ("0.0.0.0", "::", "") else self.host
+        return f"{host}:{self.port}"
+
     async def start(self) -> None:
         """Serves /metrics (on metrics_listen, or the gRPC host and metrics_port; port 0 picks a
-        free one), then gRPC."""
+        free one), registers this replica's address on a shared store, then serves gRPC."""
         host, port, flag = self.host, self.config.metrics_port, "--metrics-port"
         if self.config.metrics_listen:
             host, _, chosen = self.config.metrics_listen.rpartition(":")
@@ -168,6 +181,11 @@ class LrctlServer:
                                      f"({flag})") from None
         self.metrics_host = host
         self.metrics_port = self._metrics_server.server_port
+        if self.ownership.shared:
+            await self.offload.control(self.ownership.register, self.advertised)
+            log.info("replica %s: the data-plane jobs it holds are reached at %s (--advertise-address)",
+                     self.ownership.replica_id, self.advertised)
+            self._heartbeat = asyncio.ensure_future(self._beat())
         await self.grpc_server.start()
         for name in ("", *SERVICE_NAMES):
             if name != OPTIMIZER:
@@ -186,6 +204,25 @@ class LrctlServer:
             await asyncio.sleep(EXPIRY_SECONDS)
             await self.offload.steps(self.dataplane.steps.expire_overdue)
 
+    async def _beat(self) -> None:
+        """Registers again every HEARTBEAT_SECONDS: the heartbeat by which the other replicas
+        tell that this one, the owner of its data-plane jobs, is up. A failed beat is logged
+        once until one works again."""
+        failing = False
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await self.offload.control(self.ownership.register, self.advertised)
+            except LrctlError as error:
+                if not failing:
+                    log.warning("replica %s: heartbeat failed (%s); other replicas call it down after %g s "
+                                "without one", self.ownership.replica_id, error, OWNER_SILENCE_SECONDS)
+                failing = True
+            else:
+                if failing:
+                    log.info("replica %s: heartbeat works again", self.ownership.replica_id)
+                failing = False
+
     def _build_kernels(self) -> None:
         """DataPlane.warm_up, then the Optimizer service is ready; a failure is logged, and the
         kernels are then built by the first call that needs them."""
@@ -202,8 +239,9 @@ class LrctlServer:
         if self._stopping:
             return
         self._stopping = True
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._heartbeat):
+            if task is not None:
+                task.cancel()
         await self.health.enter_graceful_shutdown()
         drained = asyncio.ensure_future(self.grpc_server.stop(self.config.grace_seconds if grace is None else grace))
         await asyncio.sleep(0)  # let stop() refuse new calls before the open watches are told to end

@@ -43,6 +43,9 @@ FLAGS: tuple[tuple[str, type, str], ...] = (
     ("keepalive_timeout_seconds", float, "close a connection whose ping goes unanswered this long (default 10)"),
     ("max_connection_age_seconds", float, "GOAWAY connections older than this (default 0: never)"),
     ("max_connection_age_grace_seconds", float, "time calls on an aged connection get to finish (default 30)"),
+    ("advertise_address", str, "HOST:PORT clients reach this server at, which other replicas on a shared store name "
+                               "for the data-plane jobs it holds (default the --listen address; the hostname for "
+                               "0.0.0.0 or [::])"),
 )
 """Every ServerConfig field as a flag; tests/test_server_config.py checks none is missing."""
 FLAG_NAMES = frozenset(name for name, _, _ in FLAGS)

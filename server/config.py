@@ -86,6 +86,9 @@ def _check(config: server_config_pb2.ServerConfig) -> None:
     if config.metrics_listen and not LISTEN.fullmatch(config.metrics_listen):
         violations.append(FieldViolation("metrics_listen", f"must be HOST:PORT, e.g. 127.0.0.1:9108, got "
                                                            f"{config.metrics_listen!r}"))
+    if config.advertise_address and not LISTEN.fullmatch(config.advertise_address):
+        violations.append(FieldViolation("advertise_address", f"must be HOST:PORT, e.g. lrctl-0.lrctl:50051 or "
+                                                              f"10.0.0.7:50051, got {config.advertise_address!r}"))
     if bool(config.tls_cert) != bool(config.tls_key):
         violations.append(FieldViolation("tls_key" if config.tls_cert else "tls_cert",
                                          "tls_cert and tls_key go together"))

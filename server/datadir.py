@@ -1,4 +1,5 @@
-"""One server per data directory: an exclusive lock held for the server's lifetime.
+"""One server per data directory: an exclusive lock held for the server's lifetime, and the
+identity of the replica that directory makes.
 
 Two servers writing one data directory would interleave snapshots and, on SQLite, commit
 events under the same versions. The lock is an flock(2) on `<data-dir>/lrctl.lock`, so it
@@ -10,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pathlib
+import uuid
 
 from lrctl.server.errors import FailedPrecondition
 from lrctl.server.store.failures import storage_error
@@ -37,3 +39,39 @@ class DataDirLock:
 
     def release(self) -> None:
         os.close(self._fd)
+
+
+REPLICA_ID_FILE = "replica-id"
+
+
+def replica_id(data_dir: str | os.PathLike[str]) -> str:
+    """This server's identity among replicas: a UUID kept in `<data-dir>/replica-id`, made at
+    the first start (call with the data dir locked). It goes with the data dir, as the arrays
+    of the data-plane jobs the server holds do: a server started again on the same data dir
+    is the same replica, wherever it listens now."""
+    path = pathlib.Path(data_dir) / REPLICA_ID_FILE
+    try:
+        return str(uuid.UUID(path.read_text().strip()))
+    except FileNotFoundError:
+        pass
+    except ValueError:
+        raise FailedPrecondition(f"{path} does not hold a replica id (a UUID): restore it, or remove it to make "
+                                 "this server a new replica") from None
+    except OSError as error:
+        raise storage_error(error) from None
+    made = str(uuid.uuid4())
+    temp = path.with_name(f".{REPLICA_ID_FILE}.tmp")
+    try:
+        with open(temp, "w") as file:
+            file.write(made + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as error:
+        raise storage_error(error) from None
+    return made

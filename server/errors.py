@@ -5,6 +5,10 @@ Nothing here imports grpc or protobuf, so policies/, optim/ and the store can ra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lrctl.server.store.records import OwnerRecord
 
 
 class LrctlError(Exception):
@@ -53,12 +57,30 @@ class FailedPrecondition(LrctlError):
         self.requested_step = requested_step
 
 
+class NotOwner(FailedPrecondition):
+    """A data-plane call reached a replica that does not hold the job's arrays: `owner` does
+    (its address goes to the caller, which sends the call there)."""
+
+    def __init__(self, message: str, owner: "OwnerRecord") -> None:
+        super().__init__(message)
+        self.owner = owner
+
+
 class ResourceExhausted(LrctlError):
     """A configured limit was hit; the message names the limit."""
 
 
 class Unavailable(LrctlError):
     """The server cannot serve the call right now (e.g. shutting down, storage failing)."""
+
+
+class OwnerDown(Unavailable):
+    """The replica that holds a data-plane job's arrays (`owner`) has not been heard from, and
+    no other replica can serve the job's data plane."""
+
+    def __init__(self, message: str, owner: "OwnerRecord") -> None:
+        super().__init__(message)
+        self.owner = owner
 
 
 class DeadlineExceeded(LrctlError):

@@ -56,8 +56,14 @@ def test_zero_limits_take_the_default() -> None:
 
 @pytest.mark.parametrize("flags, field", [({"tls_cert": "c.pem"}, "tls_key"), ({"tls_key": "k.pem"}, "tls_cert"),
                                           ({"tls_client_ca": "ca.pem"}, "tls_client_ca"),
-                                          ({"max_chunk_bytes": 8 << 20}, "max_chunk_bytes")])
+                                          ({"max_chunk_bytes": 8 << 20}, "max_chunk_bytes"),
+                                          ({"advertise_address": "lrctl-0"}, "advertise_address"),
+                                          ({"advertise_address": "http://lrctl-0:50051"}, "advertise_address")])
 def test_bad_combinations_are_refused_at_start(flags: dict, field: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         load_config(None, {}, flags)
     assert field in [v.field for v in caught.value.violations]
+
+
+def test_an_advertised_address_is_host_and_port() -> None:
+    assert load_config(None, {"LRCTL_ADVERTISE_ADDRESS": "10.0.0.7:50051"}, {}).advertise_address == "10.0.0.7:50051"

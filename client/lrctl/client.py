@@ -5,6 +5,8 @@ import os
 import uuid
 from typing import Any, Iterator, Mapping
 
+import grpc
+
 from lrctl.protocol import wire
 from lrctl.channel import DEFAULT_LOAD_BALANCING, open_channel, retried, tls_credentials, with_default_port
 from lrctl.errors import AlreadyExists, SpecMismatch
@@ -33,6 +35,11 @@ class Client:
     `create_job(...).token`. TLS is on with `tls=True` or any of `ca_file` (the CA that
     signed the server's certificate; default the system's roots) and `cert_file` +
     `key_file` (the client certificate, for mTLS).
+
+    With replicas, a job's data-plane calls (init_params, step, pull, pull_rows, export) go to
+    the replica that holds its arrays: another replica answers with that one's address, and
+    the SDK follows it on a channel of its own (same token and TLS; with TLS, the address a
+    replica advertises must be a name its certificate covers).
     """
 
     def __init__(self, target: str | None = None, *, token: str | None = None, tls: bool = False,
@@ -46,7 +53,11 @@ class Client:
                        else None)
         self.channel = open_channel(self.target, token=self.token, credentials=credentials,
                                     load_balancing=load_balancing)
-        self.transport = Transport(self.channel, timeout, self.target, outage_tolerance_seconds)
+
+        def dial(address: str) -> grpc.Channel:
+            return open_channel(address, token=self.token, credentials=credentials, load_balancing="pick_first")
+
+        self.transport = Transport(self.channel, timeout, self.target, outage_tolerance_seconds, dial)
 
     def close(self) -> None:
         self.transport.close()
@@ -101,7 +112,8 @@ class Client:
                 while data := file.read(chunk_bytes):
                     yield optimizer_pb2.ImportJobRequest(data=data)
 
-        reply = retried(lambda: self.transport.call("ImportJob", requests(), timeout))
+        reply = self.transport.follow(job_id, lambda transport: retried(
+            lambda: transport.call("ImportJob", requests(), timeout)))
         return Job(self.transport, reply.job_id, token=reply.token or None, created=True)
 
     def job(self, job_id: str, horizon: int = DEFAULT_HORIZON) -> Job:

@@ -2,7 +2,9 @@
 
 `InvalidArgument.field_violations` lists (field, description) pairs from
 google.rpc.BadRequest; `FailedPrecondition.server_step` is the server's step when the
-error was a stale or future step, so a caller can resync without another call.
+error was a stale or future step, so a caller can resync without another call; `owner` is the
+lrctl.v1.DataPlaneOwner of a data-plane call that reached a replica other than the one holding
+the job's arrays (FAILED_PRECONDITION: go there; UNAVAILABLE: it is down).
 `reason` is the message without its status code; for a server that cannot be reached it
 names the likely mistake (nothing listening, or an HTTP port such as /metrics).
 """
@@ -12,7 +14,7 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from lrctl.v1 import controller_pb2
+from lrctl.v1 import controller_pb2, optimizer_pb2
 
 
 class LrctlError(Exception):
@@ -21,12 +23,14 @@ class LrctlError(Exception):
     code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
 
     def __init__(self, message: str, field_violations: list[tuple[str, str]] | None = None,
-                 server_step: int | None = None, *, reason: str | None = None) -> None:
+                 server_step: int | None = None, *, reason: str | None = None,
+                 owner: optimizer_pb2.DataPlaneOwner | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.reason = message.split(": ", 1)[-1] if reason is None else reason
         self.field_violations = field_violations or []
         self.server_step = server_step
+        self.owner = owner
 
 
 class InvalidArgument(LrctlError):
@@ -103,10 +107,11 @@ def unreachable_hint(details: str, target: str) -> str | None:
 
 
 def from_rpc_error(error: grpc.RpcError, target: str = "") -> LrctlError:
-    """The typed exception for a failed call, with BadRequest / StepConflict details decoded;
-    `target` (the address dialled) lets an unreachable server's error name it."""
+    """The typed exception for a failed call, with BadRequest / StepConflict / DataPlaneOwner
+    details decoded; `target` (the address dialled) lets an unreachable server's error name it."""
     violations: list[tuple[str, str]] = []
     server_step = None
+    owner = None
     status = rpc_status.from_call(error) if isinstance(error, grpc.Call) else None
     for detail in status.details if status is not None else ():
         if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
@@ -117,10 +122,13 @@ def from_rpc_error(error: grpc.RpcError, target: str = "") -> LrctlError:
             conflict = controller_pb2.StepConflict()
             detail.Unpack(conflict)
             server_step = conflict.server_step
+        elif detail.Is(optimizer_pb2.DataPlaneOwner.DESCRIPTOR):
+            owner = optimizer_pb2.DataPlaneOwner()
+            detail.Unpack(owner)
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     details = (error.details() if isinstance(error, grpc.Call) else str(error)) or ""
     reason = (unreachable_hint(details, target) if code == grpc.StatusCode.UNAVAILABLE else None) or details
     cls = ERRORS_BY_CODE.get(code, LrctlError)
-    exc = cls(f"{code.name}: {reason}", violations, server_step, reason=reason)
+    exc = cls(f"{code.name}: {reason}", violations, server_step, reason=reason, owner=owner)
     exc.code = code
     return exc

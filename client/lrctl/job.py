@@ -54,6 +54,11 @@ class Job:
     `outage_tolerance_seconds` (lrctl.outage): LRs from the lease, then the last known LR;
     reports queued, answered `pending`, and re-sent in order; `degraded` counts both, and
     `flush()` waits for the queue.
+
+    The data-plane calls (init_params, step, pull, pull_rows, export) go to the replica that
+    holds the job's arrays, however the client's target spreads the other calls: a replica
+    that does not answers with that one's address, which the transport follows. While that
+    replica is down they raise Unavailable naming it.
     """
 
     def __init__(self, transport: Transport, job_id: str, horizon: int = DEFAULT_HORIZON, *,
@@ -274,7 +279,7 @@ class Job:
             for chunk in to_chunks(params, wire_dtype, chunk_bytes, self._shapes):
                 yield chunk_messages.encode(chunk)
 
-        return retried(lambda: self._call("UploadParameters", requests(), timeout)).elements
+        return self._data_plane(lambda transport: transport.call("UploadParameters", requests(), timeout)).elements
 
     def step(self, step: int, grads: Mapping[str, Any], *, rank: int = 0, reply: str = "all",
              wire_dtype: str = "float32", chunk_bytes: int = wire.DEFAULT_CHUNK_BYTES,
@@ -307,16 +312,16 @@ class Job:
             for chunk in to_chunks(grads, wire_dtype, chunk_bytes, self._shapes):
                 yield chunk_messages.encode(chunk)
 
-        def attempt() -> tuple[optimizer_pb2.StepResult | None, Assembler]:
+        def attempt(transport: Transport) -> tuple[optimizer_pb2.StepResult | None, Assembler]:
             assembler, result = Assembler(), None
-            for message in self.transport.stream("Step", requests(), timeout or self.transport.timeout):
+            for message in transport.stream("Step", requests(), timeout or transport.timeout):
                 if message.HasField("result"):
                     result = message.result
                 else:
                     assembler.add(message.chunk)
             return result, assembler
 
-        result, assembler = self._contact(lambda: retried(attempt))
+        result, assembler = self._data_plane(attempt)
         if result is None:
             raise LrctlError(f"the server answered step {step} of job {self.job_id!r} without its result")
         self._shapes.update(assembler.shapes)
@@ -352,16 +357,16 @@ class Job:
 
     def _pulled(self, method: str, request: Any, timeout: float | None) -> tuple[int, Assembler]:
         """A pull-like call (a header with the server's step, then chunks), retried safely."""
-        def attempt() -> tuple[int, Assembler]:
+        def attempt(transport: Transport) -> tuple[int, Assembler]:
             assembler, step = Assembler(), 0
-            for message in self.transport.stream(method, request, timeout or self.transport.timeout):
+            for message in transport.stream(method, request, timeout or transport.timeout):
                 if message.HasField("header"):
                     step = message.header.server_step
                 else:
                     assembler.add(message.chunk)
             return step, assembler
 
-        step, assembler = self._contact(lambda: retried(attempt))
+        step, assembler = self._data_plane(attempt)
         self._shapes.update(assembler.shapes)
         return step, assembler
 
@@ -370,12 +375,19 @@ class Job:
         """Writes the whole job (spec, policy state, parameters, optimizer state, step) to
         `path` as one portable file (an .npz with JSON metadata); returns its size in bytes."""
         request = optimizer_pb2.ExportJobRequest(job_id=self.job_id, chunk_bytes=chunk_bytes)
-        def attempt() -> int:
+
+        def attempt(transport: Transport) -> int:
             size = 0
             with open(path, "wb") as file:
-                for message in self.transport.stream("ExportJob", request, timeout or self.transport.timeout):
+                for message in transport.stream("ExportJob", request, timeout or transport.timeout):
                     size += file.write(message.data)
             return size
 
-        return self._contact(lambda: retried(attempt))
+        return self._data_plane(attempt)
+
+    def _data_plane(self, attempt: Callable[[Transport], T]) -> T:
+        """A data-plane call, retried safely (channel.retried) on the replica that holds the
+        job's arrays (Transport.follow: another replica's answer names it)."""
+        return self._contact(lambda: self.transport.follow(
+            self.job_id, lambda transport: retried(lambda: attempt(transport))))
 

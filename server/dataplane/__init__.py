@@ -1,7 +1,8 @@
 """The data plane: jobs' parameters and optimizer state on the server, stepped exactly once.
 
 Arrows: the service calls DataPlane; DataPlane calls jobs (for the LR of a step and the
-job's optimizer spec), optim (the math) and the snapshot store. Nothing here imports grpc
+job's optimizer spec), optim (the math), the snapshot store and, through ownership.py, the
+store's owner records (which replica holds a job). Nothing here imports grpc
 or protobuf: chunks arrive and leave as domain values.
 
 Where a job would be sharded over several servers (a shard holding a subset of its

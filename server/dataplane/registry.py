@@ -9,7 +9,10 @@ refuses or skips a non-finite gradient before writing), advance the step, snapsh
 and take the reply's picture of the parameters. Anything refused before the optimizer writes
 changes nothing. The learning rate of step t is the control plane's LR for step t.
 
-Arrays load lazily from the job's snapshot on first use, like the control plane's jobs. Every
+Arrays load lazily from the job's snapshot on first use, like the control plane's jobs. On a
+shared store only the job's owner holds them (ownership.py): every call first finds who that
+is, a replica that finds another one answers with its address, and one that finds it lost the
+job drops what it held of it. Every
 method blocks (kernels, snapshots, store reads): the service layer runs them off the event loop,
 except StepInput.add / UploadInput.add / ImportInput.add, which only decode bytes.
 """
@@ -33,6 +36,7 @@ from lrctl.server.dataplane.arrays import JobArrays
 from lrctl.protocol.chunks import Chunk
 from lrctl.server.dataplane.chunks import UploadAssembler, requested_rows
 from lrctl.server.dataplane.limits import IMPORT_METADATA_BYTES, Claim, DataPlaneLimits, StateBudget, job_bytes
+from lrctl.server.dataplane.ownership import FIRST_EPOCH, Ownership
 from lrctl.server.dataplane.replies import ReplyOptions
 from lrctl.server.dataplane.slots import Slot
 from lrctl.server.dataplane.stepping import Stepping
@@ -44,6 +48,8 @@ from lrctl.server.errors import (
     InvalidArgument,
     LrctlError,
     NotFound,
+    NotOwner,
+    OwnerDown,
     ResourceExhausted,
 )
 from lrctl.server.jobs import JobRegistry, JobView, check_job_id
@@ -113,8 +119,10 @@ class DataPlane:
     """
 
     def __init__(self, jobs: JobRegistry, backend: Backend, snapshots: SnapshotStore, metrics: ServerMetrics,
-                 limits: DataPlaneLimits = DataPlaneLimits(), pause: PausePoint = no_pause) -> None:
+                 ownership: Ownership, limits: DataPlaneLimits = DataPlaneLimits(),
+                 pause: PausePoint = no_pause) -> None:
         self._jobs = jobs
+        self._ownership = ownership
         self._backend = backend
         self._snapshots = snapshots
         self._metrics = metrics
@@ -139,27 +147,63 @@ class DataPlane:
                  self._backend.device, time.perf_counter() - started)
 
     # ---- jobs and their arrays --------------------------------------------------------
-    def _job(self, job_id: str) -> tuple[JobView, Slot]:
-        """The job (refused without an optimizer) and its current incarnation's slot."""
+    def _job(self, job_id: str, claim: bool = False) -> tuple[JobView, Slot]:
+        """The job (refused without an optimizer) and its current incarnation's slot, if this
+        replica holds the job (claiming it first when it is unowned and `claim`, or when this
+        replica has a snapshot of it); NotOwner or OwnerDown when another one does."""
         view = self._jobs.get(job_id)
         if view.spec.optimizer is None:
             raise FailedPrecondition(f"job {job_id!r} has no optimizer: create it with spec.optimizer to use the "
                                      "data plane")
         self._pause("dataplane.found")
-        return view, self._slot(view)
+        adopt = self._ownership.shared and self._snapshots.path(job_id).exists()
+        try:
+            epoch = self._ownership.holder(view, claim or adopt)
+        except (NotOwner, OwnerDown) as error:
+            self._drop_lost(job_id, error)
+            raise
+        if epoch is None:
+            return view, Slot.unheld(view.create_time)
+        return view, self._slot(view, epoch)
 
-    def _slot(self, view: JobView) -> Slot:
-        """The slot of `view`'s incarnation; NotFound if the job is not that incarnation any more."""
+    def _slot(self, view: JobView, epoch: int) -> Slot:
+        """The slot of `view`'s incarnation held at `epoch`; NotFound if the job is not that
+        incarnation any more. A later epoch retires the slot of an earlier one (this replica
+        lost the job and got it back: what it held before is not the job's state), and a call
+        that found an earlier epoch than the slot's is refused."""
         if self._jobs.get(view.job_id).create_time != view.create_time:
             raise NotFound(f"job {view.job_id!r} not found")
         with self._lock:
             slot = self._slots.get(view.job_id)
-            stale = slot if slot is not None and slot.create_time != view.create_time else None
+            if slot is not None and slot.create_time == view.create_time and slot.epoch > epoch:
+                raise Aborted(f"job {view.job_id!r}: its owner changed while this call started; send it again")
+            stale = slot if slot is not None and (slot.create_time, slot.epoch) != (view.create_time, epoch) else None
             if slot is None or stale is not None:
-                slot = self._slots[view.job_id] = Slot(view.create_time)
+                slot = self._slots[view.job_id] = Slot(view.create_time, epoch)
         if stale is not None:
             self._retire(stale)
         return slot
+
+    def _drop_lost(self, job_id: str, error: NotOwner | OwnerDown) -> None:
+        """Forgets the arrays and the snapshot this replica holds of a job another one owns."""
+        with self._lock:
+            slot = self._slots.get(job_id)
+        if slot is None and not self._snapshots.path(job_id).exists():
+            return
+        if slot is not None and slot.arrays is not None:
+            log.warning("job %r: dropping this replica's arrays of it (step %d): %s", job_id, slot.arrays.next_step,
+                        error)
+        self.forget(job_id)
+
+    def _fence(self, job_id: str, slot: Slot) -> None:
+        """This replica lost the job while it held `slot` (call with slot.lock held): its arrays
+        and snapshot are not the job's state any more."""
+        slot.deleted = True
+        self._set_arrays(slot, None)
+        with self._lock:
+            if self._slots.get(job_id) is slot:
+                del self._slots[job_id]
+        self._snapshots.delete(job_id)
 
     @staticmethod
     def _check_live(view: JobView, slot: Slot) -> None:
@@ -172,7 +216,7 @@ class DataPlane:
         self._check_live(view, slot)
         if not slot.loaded:
             with self._budget.claim(view.job_id) as claim:
-                self._set_arrays(slot, self._restore(view, claim), claim)
+                self._set_arrays(slot, self._restore(view, slot.epoch, claim), claim)
             slot.loaded = True
             slot.snapshot_step = slot.arrays.next_step if slot.arrays else -1
         return slot.arrays
@@ -196,13 +240,19 @@ class DataPlane:
         self.limits.check_elements(elements)
         claim.grow_to(job_bytes(view.spec.optimizer, elements))
 
-    def _restore(self, view: JobView, claim: Claim) -> JobArrays | None:
+    def _restore(self, view: JobView, epoch: int, claim: Claim) -> JobArrays | None:
+        """The arrays of the job's snapshot, if it is this incarnation's, written under `epoch`
+        (a snapshot from before owners were recorded has no epoch: it is the first owner's)."""
         found = self._snapshots.read(view.job_id)
         if found is None:
             return None
         arrays, meta = found
         if meta.get("job_create_time") != view.create_time:
             log.warning("ignoring the snapshot of an earlier job named %r", view.job_id)
+            return None
+        if meta.get("owner_epoch", FIRST_EPOCH) != epoch:
+            log.warning("job %r: ignoring its snapshot written under owner epoch %s (it is held at %d now)",
+                        view.job_id, meta.get("owner_epoch"), epoch)
             return None
         self._admit(claim, view, JobArrays.archived_elements(arrays))
         restored = JobArrays.from_archive(view.spec.optimizer, arrays, meta, self._backend)
@@ -227,7 +277,7 @@ class DataPlane:
     def begin_upload(self, job_id: str) -> UploadInput:
         """Starts an upload of the job's parameters (with fresh optimizer state); refused once a
         step was handled."""
-        view, slot = self._job(job_id)
+        view, slot = self._job(job_id, claim=True)
         with slot.lock:
             current = self._loaded(view, slot)
             self._check_not_stepped(job_id, current)
@@ -332,8 +382,9 @@ class DataPlane:
         """Creates a job from an exported file (named `job_id`, or as in the file), with the
         hash of its bearer token. Everything is checked before the job is created, and its
         arrays are durable (their snapshot written) before its row is: after a crash at any
-        point the job exists with its arrays or not at all. A retry with the same
-        `idempotency_key` and file gets the job it created (and another token)."""
+        point the job exists with its arrays or not at all. This replica is the new job's owner
+        (its row names it). A retry with the same `idempotency_key` and file gets the job it
+        created (and another token)."""
         with self._budget.claim(job_id or "(imported)") as claim:
             exported = export_file.unpack(data, lambda header: self._admission(header, claim))
             job_id = job_id or exported.job_id
@@ -350,20 +401,21 @@ class DataPlane:
 
             def durable_arrays(view: JobView) -> None:
                 if arrays is not None:
-                    self._write_snapshot(view, arrays)
+                    self._write_snapshot(view, arrays, FIRST_EPOCH)
                 written.append(view)
 
             view = self._jobs.create(job_id, spec, idempotency_key, state=state, token_hash=token_hash,
-                                     before_insert=durable_arrays)
+                                     before_insert=durable_arrays, owner=self._ownership.claimant)
             if not written:  # an idempotent retry: the job and its arrays are the first import's
                 return job_id, self._server_step(view)
             if spec.optimizer is not None:
-                slot = self._slot(view)
+                slot = self._slot(view, FIRST_EPOCH)
                 with slot.lock:
                     self._check_live(view, slot)
                     slot.loaded = True
-                    slot.snapshot_step = arrays.next_step if arrays is not None else -1
                     self._set_arrays(slot, arrays, claim)
+                    if arrays is not None:
+                        self._commit(view, slot, arrays.next_step, required=False)
         self._metrics.count_transfer(received_bytes=len(data))
         return job_id, arrays.next_step if arrays else 0
 
@@ -408,19 +460,36 @@ class DataPlane:
         arrays would live in memory only, so a failure raises (storage full or unavailable).
         """
         try:
-            self._write_snapshot(view, arrays)
+            self._write_snapshot(view, arrays, slot.epoch)
         except LrctlError:
             if required:
                 raise
             return
-        slot.snapshot_step = arrays.next_step
+        self._commit(view, slot, arrays.next_step, required)
 
-    def _write_snapshot(self, view: JobView, arrays: JobArrays) -> None:
-        """Writes `arrays` as the snapshot of `view`'s incarnation; storage errors raise."""
+    def _commit(self, view: JobView, slot: Slot, step: int, required: bool) -> None:
+        """Commits the snapshot just written at `step` under the slot's owner epoch (call with
+        slot.lock held). A replica that lost the job drops it and raises; a commit the store
+        could not take raises if `required`, else leaves it to the next snapshot."""
+        try:
+            self._ownership.commit(view, slot.epoch, step)
+        except (NotOwner, OwnerDown):
+            self._fence(view.job_id, slot)
+            raise
+        except LrctlError:
+            if required:
+                raise
+            return
+        slot.snapshot_step = step
+
+    def _write_snapshot(self, view: JobView, arrays: JobArrays, epoch: int) -> None:
+        """Writes `arrays` as the snapshot of `view`'s incarnation held at owner `epoch`;
+        storage errors raise."""
         started = time.perf_counter()
         contents, meta = arrays.to_archive(self._backend)
         try:
-            self._snapshots.write(view.job_id, contents, {**meta, "job_create_time": view.create_time})
+            self._snapshots.write(view.job_id, contents,
+                                  {**meta, "job_create_time": view.create_time, "owner_epoch": epoch})
         except OSError as error:
             log.error("job %r: snapshot at step %d failed: %s", view.job_id, arrays.next_step, error)
             self._metrics.observe_snapshot(time.perf_counter() - started, ok=False)
@@ -440,5 +509,8 @@ class DataPlane:
                 except LrctlError:
                     continue
                 if view.create_time == slot.create_time:
-                    self._snapshot(view, slot, slot.arrays)
+                    try:
+                        self._snapshot(view, slot, slot.arrays)
+                    except LrctlError:
+                        continue  # another replica holds the job now: this one dropped it
 

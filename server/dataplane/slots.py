@@ -1,9 +1,12 @@
 """One job's place in the data plane: its arrays, the lock every change of them takes, the
 gradient buffers its steps decode into, and the step being collected from its ranks.
 
-A slot belongs to one incarnation of a job (its create_time): a job deleted and created again
-under the same id gets a new slot, and a retired slot (`deleted`) refuses everything, so no
-call that found the old job can reach the arrays or the snapshot of the new one. Everything
+A slot belongs to one incarnation of a job (its create_time), held at one owner epoch
+(ownership.py): a job deleted and created again under the same id, or held again at a later
+epoch, gets a new slot, and a retired slot (`deleted`) refuses everything, so no call that
+found the old job can reach the arrays or the snapshot of the new one. A job nobody holds yet
+gets an `unheld` slot of its own per call, with no arrays, which nothing can fill: an upload
+claims the job first. Everything
 that writes arrays or snapshots holds `lock` and checks `deleted` first.
 
 Gradient buffers: a one-worker job decodes into its arrays' own gradient pair. A job of W
@@ -38,12 +41,13 @@ class GradientBuffer:
 
 
 class Slot:
-    __slots__ = ("lock", "create_time", "arrays", "loaded", "snapshot_step", "deleted", "pending",
+    __slots__ = ("lock", "create_time", "epoch", "arrays", "loaded", "snapshot_step", "deleted", "pending",
                  "_spare", "_ranks", "_ranks_claim", "_rows_in_use")
 
-    def __init__(self, create_time: float) -> None:
+    def __init__(self, create_time: float, epoch: int | None) -> None:
         self.lock = threading.Lock()
         self.create_time = create_time
+        self.epoch = epoch
         self.arrays: JobArrays | None = None
         self.loaded = False
         self.snapshot_step = -1
@@ -54,6 +58,13 @@ class Slot:
         self._ranks: np.ndarray | None = None
         self._ranks_claim: Claim | None = None
         self._rows_in_use: set[int] = set()
+
+    @classmethod
+    def unheld(cls, create_time: float) -> "Slot":
+        """A stand-in slot for a job no replica holds: loaded, without arrays, in no registry."""
+        slot = cls(create_time, None)
+        slot.loaded = True
+        return slot
 
     def set_arrays(self, arrays: JobArrays | None) -> None:
         """Replaces the arrays (call with lock held); their own gradient pair becomes the spare

@@ -9,6 +9,8 @@ For a call of rank r for step t, with the job at step n (its next step):
 - t == n - 1: a retry of the step just applied; nothing is applied, the call gets its result
   (`duplicate`) and the current parameters.
 - anything else, or r outside [0, workers): refused at once.
+A step whose snapshot commit finds the job held by another replica now (ownership.py) is
+refused for every rank with that owner: nothing this replica applied is acknowledged.
 A collector that does not fill within the job's step timeout is aborted (`expire_overdue`):
 every waiting call is answered ABORTED naming the missing ranks, and the step may be sent
 again. A call whose client goes away withdraws its contribution; one that is ended by its own

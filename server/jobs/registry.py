@@ -254,7 +254,7 @@ class JobRegistry:
 
     def create(self, job_id: str, spec: JobSpec, idempotency_key: str = "",
                state: policies.PolicyState | None = None, token_hash: str = "",
-               before_insert: Callable[[JobView], None] | None = None) -> JobView:
+               before_insert: Callable[[JobView], None] | None = None, owner: str = "") -> JobView:
         """Registers a job, with fresh policy state or, for an imported job, the given `state`.
 
         `token_hash` (of the bearer token the caller will be answered) is stored with the job
@@ -262,7 +262,8 @@ class JobRegistry:
         every caller that got an answer holds a working token. `before_insert(view)` runs
         once the job is known to be new, before its row is written, with no other create or
         delete in between (an import writes the job's arrays there, so a job never exists
-        without them).
+        without them). `owner` is the replica the row names as the data-plane owner (an
+        import's, on a shared store).
         """
         check_job_id(job_id)
         with self._create_lock:
@@ -286,7 +287,7 @@ class JobRegistry:
                 before_insert(view)
             checked = self._freshness.now()
             try:
-                self._store.insert_job(job_record(view, all_scales=True), [event_record(created)], token_hash)
+                self._store.insert_job(job_record(view, all_scales=True), [event_record(created)], token_hash, owner)
             except AlreadyExists:
                 if not self._store.shared or before_insert is not None:
                     raise

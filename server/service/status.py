@@ -1,7 +1,9 @@
 """The one table from domain exceptions to gRPC status codes, with rich error details.
 
 InvalidArgument carries google.rpc.BadRequest field violations; a stale or future step
-carries lrctl.v1.StepConflict with the server's step so a client can resync.
+carries lrctl.v1.StepConflict with the server's step so a client can resync; a data-plane call
+on a replica that does not hold the job carries lrctl.v1.DataPlaneOwner with the address of
+the one that does.
 """
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ from lrctl.server.errors import (
     InvalidArgument,
     LrctlError,
     NotFound,
+    NotOwner,
+    OwnerDown,
     ResourceExhausted,
     Unavailable,
 )
 from lrctl.server.service.request_limits import check_request
-from lrctl.v1 import controller_pb2
+from lrctl.v1 import controller_pb2, optimizer_pb2
 
 STATUS_CODES: dict[type[LrctlError], grpc.StatusCode] = {
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
@@ -51,6 +55,10 @@ def to_status(error: LrctlError) -> status_pb2.Status:
     if isinstance(error, FailedPrecondition) and error.server_step is not None:
         status.details.add().Pack(controller_pb2.StepConflict(
             server_step=error.server_step, requested_step=error.requested_step or 0))
+    if isinstance(error, (NotOwner, OwnerDown)):
+        owner = error.owner
+        status.details.add().Pack(optimizer_pb2.DataPlaneOwner(job_id=owner.job_id, address=owner.address,
+                                                               replica_id=owner.replica_id, epoch=owner.epoch))
     return status
 
 

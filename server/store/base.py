@@ -18,15 +18,23 @@ Stores that several servers share (PostgreSQL; `shared` is True) also tell every
 the changes committed through the others (`listen`), and say up to when that news is
 complete (`sync_point`): that is what lets a replica cache job views with a bounded
 staleness. A store only one server writes (SQLite) has nothing to tell.
+
+A data-plane job lives on one replica at a time, its owner (OwnerRecord): the first claim of a
+job incarnation wins and every concurrent claimant gets the winner's record; a change of owner
+is a compare-and-swap on the epoch, and a snapshot commit is a write fenced by it (refused once
+the epoch moved on). Replicas register the address they advertise, and beat their heart by
+registering again; an owner record carries both. An owner row lives and dies with its job: it
+is written only while the job's row exists, and deleted with it. Every store implements this,
+but only a shared one needs it at runtime: the one server of SQLite owns every job.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol
 
-from lrctl.server.store.records import EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
+from lrctl.server.store.records import EventRecord, JobRecord, JobUpdate, MetricRecord, OwnerRecord, ReportRecord
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this server writes; a store holding a newer one refuses to open."""
 
 
@@ -59,9 +67,11 @@ class Store(Protocol):
     """True when other servers write the same data (replicas): their changes reach this
     handle only through `listen`."""
 
-    def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "") -> None:
-        """Adds a new job (with the hash of its first bearer token, when given); AlreadyExists
-        when the id is taken."""
+    def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "",
+                   owner: str = "") -> None:
+        """Adds a new job (with the hash of its first bearer token, when given, and claimed by
+        the replica `owner` at epoch 1, when given: an imported job, whose arrays exist before
+        its row); AlreadyExists when the id is taken (and nothing is written)."""
 
     def load_job(self, job_id: str) -> JobRecord | None: ...
 
@@ -69,7 +79,7 @@ class Store(Protocol):
         """Jobs ordered by id, strictly after `after_job_id` ("" for the first page)."""
 
     def delete_job(self, job_id: str) -> bool:
-        """Removes the job, its history and its tokens; False when it did not exist."""
+        """Removes the job, its history, its tokens and its owner; False when it did not exist."""
 
     def add_job_token(self, job_id: str, token_hash: str) -> bool:
         """Adds another token hash to an existing job; False (nothing written) when there is no such job."""
@@ -112,6 +122,33 @@ class Store(Protocol):
 
     def metric_names(self, job_id: str, step: int) -> set[str]:
         """Names of metrics already recorded for (job, step): the idempotency key of reports."""
+
+    def register_replica(self, replica_id: str, address: str) -> None:
+        """Records (or replaces) the address replica `replica_id` advertises, and the store's time
+        now as its last heartbeat."""
+
+    def claim_owner(self, job_id: str, create_time: float, replica_id: str) -> OwnerRecord | None:
+        """The owner of the job incarnation created at `create_time`: `replica_id`, at epoch 1,
+        if it had none, else the one it has. Of concurrent claims exactly one wins, and every
+        claimant gets the winner's record. None (nothing written) when that incarnation does not
+        exist."""
+
+    def load_owner(self, job_id: str, create_time: float) -> OwnerRecord | None:
+        """The incarnation's owner; None when it has none (or does not exist)."""
+
+    def commit_snapshot(self, job_id: str, create_time: float, replica_id: str, epoch: int,
+                        step: int) -> OwnerRecord | None:
+        """Records `step` as the incarnation's last durable snapshot if `replica_id` still owns it
+        at `epoch` (one conditional write: the fence); returns the owner as it is afterwards,
+        None when it has none. The caller was fenced when that is not itself at `epoch`."""
+
+    def move_owner(self, job_id: str, create_time: float, expected_epoch: int,
+                   replica_id: str) -> OwnerRecord | None:
+        """Gives the incarnation to `replica_id` at `expected_epoch` + 1 if its owner is still at
+        `expected_epoch` (a compare-and-swap: of concurrent moves one wins), keeping its
+        snapshot step; returns the owner as it is afterwards, None when it has none. This is the
+        step a takeover takes (taking a job over from shared snapshots is not built yet); the
+        old owner is fenced from then on."""
 
     def count_jobs(self) -> dict[str, int]:
         """Number of jobs by state ("active", "stopped")."""

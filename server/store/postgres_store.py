@@ -16,6 +16,7 @@ idempotent reports make the caller's retry safe.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
@@ -37,7 +38,8 @@ from lrctl.server.store.base import SCHEMA_VERSION, ChangeListener, SyncPoint
 from lrctl.server.store.factory import redacted
 from lrctl.server.store.failures import storage_full, storage_unavailable
 from lrctl.server.store.postgres_feed import JOBS_CHANNEL, ChangeFeed
-from lrctl.server.store.records import EVENT_COLUMNS, EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
+from lrctl.server.store.records import (EVENT_COLUMNS, EventRecord, JobRecord, JobUpdate, MetricRecord, OwnerRecord,
+                                        ReportRecord)
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +112,24 @@ INSERT INTO plateau_scales
     SELECT jobs.job_id, (entry ->> 0)::bigint, (entry ->> 1)::float8
     FROM jobs, jsonb_array_elements(jobs.state_json::jsonb -> 'plateau' -> 'scales') AS entry;
 UPDATE jobs SET state_json = (state_json::jsonb #- '{plateau,scales}')::text;
+""", """
+CREATE TABLE replicas (
+    replica_id TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    heartbeat_time DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE dataplane_owners (
+    job_id TEXT COLLATE "C" PRIMARY KEY,
+    create_time DOUBLE PRECISION NOT NULL,
+    replica_id TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    snapshot_step BIGINT NOT NULL
+);
 """)
 """MIGRATIONS[n - 1] takes a database from schema version n - 1 to n (the SQLite store's
-version 1 plus the trigger that feeds the replicas' caches; versions 2 and 3 as there: events
-that stand for several occurrences, the plateau's scale history in rows of its own)."""
+version 1 plus the trigger that feeds the replicas' caches; versions 2 to 4 as there: events
+that stand for several occurrences, the plateau's scale history in rows of its own, the
+data-plane owners)."""
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 MIGRATION_LOCK = 0x6C72_6374_6C00  # pg_advisory_xact_lock key: replicas starting together migrate one at a time
@@ -155,6 +171,18 @@ new_report AS (
 SELECT count(*) FROM updated"""
 """A compare-and-swap update with its events, metrics, scale entries and report: the history is written only
 if the swap matched, all in one statement (data-modifying CTEs run together, atomically)."""
+NOW = "extract(epoch FROM clock_timestamp())"
+"""The database's clock, in seconds: every replica's heartbeat and silence are measured on it,
+so the replicas' own clocks need not agree."""
+OWNER_SELECT = ("SELECT o.job_id, o.create_time, o.replica_id, o.epoch, o.snapshot_step, coalesce(r.address, ''), "
+                f"{NOW} - r.heartbeat_time FROM dataplane_owners o LEFT JOIN replicas r ON r.replica_id = o.replica_id "
+                "WHERE o.job_id = %s AND o.create_time = %s")
+OWNER_UPSERT = ("INSERT INTO dataplane_owners AS o VALUES (%s, %s, %s, 1, -1) ON CONFLICT (job_id) DO UPDATE SET "
+                "create_time = excluded.create_time, replica_id = excluded.replica_id, epoch = 1, snapshot_step = -1 "
+                "WHERE o.create_time <> excluded.create_time")
+"""A first claim of an incarnation; a row an earlier incarnation left (none should: owners are
+deleted with their job) is replaced, and the incarnation's own owner is kept. A concurrent
+claim waits for this one's commit, then keeps the winner's row."""
 Connection = psycopg.Connection
 
 
@@ -243,7 +271,8 @@ class PostgresStore:
                 return apply(conn)
 
     # ---- the contract ----------------------------------------------------------------------
-    def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "") -> None:
+    def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "",
+                   owner: str = "") -> None:
         listed = [_event_row(e) for e in events]
 
         def apply(conn: Connection) -> None:
@@ -259,6 +288,8 @@ class PostgresStore:
             if job.scales:
                 conn.cursor().executemany("INSERT INTO plateau_scales VALUES (%s, %s, %s)",
                                           [(job.job_id, step, scale) for step, scale in job.scales])
+            if owner:
+                conn.execute(OWNER_UPSERT, (job.job_id, job.create_time, owner))
         self._write(apply)
 
     def load_job(self, job_id: str) -> JobRecord | None:
@@ -274,7 +305,7 @@ class PostgresStore:
     def delete_job(self, job_id: str) -> bool:
         def apply(conn: Connection) -> bool:
             existed = conn.execute("DELETE FROM jobs WHERE job_id = %s", (job_id,)).rowcount == 1
-            for table in ("events", "reports", "metrics", "job_tokens", "plateau_scales"):
+            for table in ("events", "reports", "metrics", "job_tokens", "plateau_scales", "dataplane_owners"):
                 conn.execute(f"DELETE FROM {table} WHERE job_id = %s", (job_id,))
             return existed
         return self._write(apply)
@@ -349,6 +380,45 @@ class PostgresStore:
     def metric_names(self, job_id: str, step: int) -> set[str]:
         return {row[0] for row in self._read("SELECT name FROM metrics WHERE job_id = %s AND step = %s",
                                              (job_id, step))}
+
+    def register_replica(self, replica_id: str, address: str) -> None:
+        self._write(lambda conn: conn.execute(
+            f"INSERT INTO replicas VALUES (%s, %s, {NOW}) ON CONFLICT (replica_id) "
+            "DO UPDATE SET address = excluded.address, heartbeat_time = excluded.heartbeat_time", (replica_id, address)))
+
+    def claim_owner(self, job_id: str, create_time: float, replica_id: str) -> OwnerRecord | None:
+        """The job's row is held (FOR KEY SHARE: reports' updates of it go on) while the owner is
+        written, so a concurrent delete either removes the new owner too or runs first and
+        leaves nothing to claim."""
+        def apply(conn: Connection) -> OwnerRecord | None:
+            if conn.execute("SELECT 1 FROM jobs WHERE job_id = %s AND create_time = %s FOR KEY SHARE",
+                            (job_id, create_time)).fetchone() is None:
+                return None
+            conn.execute(OWNER_UPSERT, (job_id, create_time, replica_id))
+            return _owner(conn.execute(OWNER_SELECT, (job_id, create_time)).fetchone())
+        return self._write(apply)
+
+    def load_owner(self, job_id: str, create_time: float) -> OwnerRecord | None:
+        rows = self._read(OWNER_SELECT, (job_id, create_time))
+        return _owner(rows[0]) if rows else None
+
+    def commit_snapshot(self, job_id: str, create_time: float, replica_id: str, epoch: int,
+                        step: int) -> OwnerRecord | None:
+        def apply(conn: Connection) -> OwnerRecord | None:
+            conn.execute("UPDATE dataplane_owners SET snapshot_step = %s "
+                         "WHERE job_id = %s AND create_time = %s AND replica_id = %s AND epoch = %s",
+                         (step, job_id, create_time, replica_id, epoch))
+            return _owner(conn.execute(OWNER_SELECT, (job_id, create_time)).fetchone())
+        return self._write(apply)
+
+    def move_owner(self, job_id: str, create_time: float, expected_epoch: int,
+                   replica_id: str) -> OwnerRecord | None:
+        def apply(conn: Connection) -> OwnerRecord | None:
+            conn.execute("UPDATE dataplane_owners SET replica_id = %s, epoch = epoch + 1 "
+                         "WHERE job_id = %s AND create_time = %s AND epoch = %s",
+                         (replica_id, job_id, create_time, expected_epoch))
+            return _owner(conn.execute(OWNER_SELECT, (job_id, create_time)).fetchone())
+        return self._write(apply)
 
     def count_jobs(self) -> dict[str, int]:
         return dict(self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", ()))
@@ -426,3 +496,10 @@ def _job_row(job: JobRecord) -> tuple:
 def _event_row(event: EventRecord) -> tuple:
     return (event.job_id, event.version, event.kind, event.step, event.lr, event.reason, event.time,
             event.metrics_json, event.count, event.first_step)
+
+
+def _owner(row: tuple | None) -> OwnerRecord | None:
+    """An OWNER_SELECT row; an owner that never registered has been silent forever."""
+    if row is None:
+        return None
+    return OwnerRecord(*row[:-1], math.inf if row[-1] is None else row[-1])

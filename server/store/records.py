@@ -80,3 +80,21 @@ class JobUpdate:
     report: ReportRecord | None = None
     scales: tuple[tuple[int, float], ...] = ()
     """Scale-history entries this change adds, or replaces at the same from_step."""
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRecord:
+    """The replica that holds a data-plane job's arrays, for one incarnation of the job (its
+    `create_time`). `epoch` is 1 at the first claim and grows by one at every change of owner:
+    it fences a replica that still acts under an older one. `snapshot_step` is the step of the
+    last snapshot the owner committed under its epoch (-1: none yet). `address` is what the
+    owner advertises ("" if it never registered) and `silent_seconds` how long ago, by the
+    store's clock, it last did (infinite if never)."""
+
+    job_id: str
+    create_time: float
+    replica_id: str
+    epoch: int
+    snapshot_step: int
+    address: str
+    silent_seconds: float

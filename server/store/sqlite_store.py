@@ -17,6 +17,7 @@ import pathlib
 import resource
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -32,7 +33,8 @@ from lrctl.server.errors import (
 )
 from lrctl.server.store.base import SCHEMA_VERSION, ChangeListener, SyncPoint
 from lrctl.server.store.failures import storage_error, storage_full, storage_unavailable
-from lrctl.server.store.records import EVENT_COLUMNS, EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
+from lrctl.server.store.records import (EVENT_COLUMNS, EventRecord, JobRecord, JobUpdate, MetricRecord, OwnerRecord,
+                                        ReportRecord)
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +96,27 @@ INSERT INTO plateau_scales
     SELECT jobs.job_id, json_extract(entry.value, '$[0]'), CAST(json_extract(entry.value, '$[1]') AS REAL)
     FROM jobs, json_each(jobs.state_json, '$.plateau.scales') AS entry;
 UPDATE jobs SET state_json = json_remove(state_json, '$.plateau.scales');
+""", """
+CREATE TABLE replicas (
+    replica_id TEXT PRIMARY KEY,
+    address TEXT NOT NULL,
+    heartbeat_time REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE dataplane_owners (
+    job_id TEXT PRIMARY KEY,
+    create_time REAL NOT NULL,
+    replica_id TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    snapshot_step INTEGER NOT NULL
+) WITHOUT ROWID;
 """)
 """MIGRATIONS[n - 1] takes a database from schema version n - 1 to n. Version 1 is the schema
 of lrctl 0.1 (written with IF NOT EXISTS, so databases from before schema_version existed
 upgrade in place). job_tokens holds sha256 hex digests of bearer tokens, never a token.
 Version 2 lets one event stand for several occurrences (count, first_step): the warm
 restarts one report passes. Version 3 moves the plateau's scale history out of state_json into rows of
-its own (plateau_scales), so a report writes one row instead of the whole history."""
+its own (plateau_scales), so a report writes one row instead of the whole history. Version 4 adds the
+data-plane owners and the replicas' addresses (base.Store)."""
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 SQLITE_FULL = 13
@@ -110,6 +126,15 @@ JOB_COLUMNS = ("job_id, spec_json, idempotency_key, state, state_json, version, 
 JOB_UPDATE = ("UPDATE jobs SET spec_json = ?, idempotency_key = ?, state = ?, state_json = ?, version = ?, "
               "policy_version = ?, skipped_nonfinite_metrics = ?, create_time = ?, update_time = ? "
               "WHERE job_id = ? AND version = ? AND create_time = ?")
+OWNER_SELECT = ("SELECT o.job_id, o.create_time, o.replica_id, o.epoch, o.snapshot_step, coalesce(r.address, ''), "
+                "? - r.heartbeat_time FROM dataplane_owners o LEFT JOIN replicas r ON r.replica_id = o.replica_id "
+                "WHERE o.job_id = ? AND o.create_time = ?")
+"""An incarnation's owner, with how long ago (the first argument: now) it last registered."""
+OWNER_UPSERT = ("INSERT INTO dataplane_owners VALUES (?,?,?,1,-1) ON CONFLICT (job_id) DO UPDATE SET "
+                "create_time = excluded.create_time, replica_id = excluded.replica_id, epoch = 1, snapshot_step = -1 "
+                "WHERE create_time <> excluded.create_time")
+"""A first claim of an incarnation; a row an earlier incarnation left (none should: owners are
+deleted with their job) is replaced, and the incarnation's own owner is kept."""
 Apply = Callable[[sqlite3.Connection], Any]
 
 
@@ -265,10 +290,12 @@ class SqliteStore:
                 raise sqlite_failure(exc, self._files()) from None
 
     # ---- the contract --------------------------------------------------------------------
-    def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "") -> None:
+    def insert_job(self, job: JobRecord, events: Iterable[EventRecord], token_hash: str = "",
+                   owner: str = "") -> None:
         tokens = [("INSERT INTO job_tokens VALUES (?,?)", (token_hash, job.job_id))] if token_hash else []
+        owners = [(OWNER_UPSERT, (job.job_id, job.create_time, owner))] if owner else []
         statements = _statements([(f"INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)", _job_row(job)),
-                                  *(_event_insert(e) for e in events), *tokens,
+                                  *(_event_insert(e) for e in events), *tokens, *owners,
                                   *((_SCALE_UPSERT, (job.job_id, step, scale)) for step, scale in job.scales)])
 
         def apply(db: sqlite3.Connection) -> None:
@@ -299,7 +326,7 @@ class SqliteStore:
     def delete_job(self, job_id: str) -> bool:
         def apply(db: sqlite3.Connection) -> bool:
             existed = db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,)).rowcount == 1
-            for table in ("events", "reports", "metrics", "job_tokens", "plateau_scales"):
+            for table in ("events", "reports", "metrics", "job_tokens", "plateau_scales", "dataplane_owners"):
                 db.execute(f"DELETE FROM {table} WHERE job_id = ?", (job_id,))
             return existed
         return self._write(apply)
@@ -364,6 +391,40 @@ class SqliteStore:
     def metric_names(self, job_id: str, step: int) -> set[str]:
         return {row[0] for row in self._read("SELECT name FROM metrics WHERE job_id = ? AND step = ?",
                                              (job_id, step))}
+
+    def register_replica(self, replica_id: str, address: str) -> None:
+        self._write(_statements([("REPLACE INTO replicas VALUES (?,?,?)", (replica_id, address, time.time()))]))
+
+    def claim_owner(self, job_id: str, create_time: float, replica_id: str) -> OwnerRecord | None:
+        def apply(db: sqlite3.Connection) -> OwnerRecord | None:
+            if db.execute("SELECT 1 FROM jobs WHERE job_id = ? AND create_time = ?",
+                          (job_id, create_time)).fetchone() is None:
+                return None
+            db.execute(OWNER_UPSERT, (job_id, create_time, replica_id))
+            return _owner(db, job_id, create_time)
+        return self._write(apply)
+
+    def load_owner(self, job_id: str, create_time: float) -> OwnerRecord | None:
+        rows = self._read(OWNER_SELECT, (time.time(), job_id, create_time))
+        return _owner_record(rows[0]) if rows else None
+
+    def commit_snapshot(self, job_id: str, create_time: float, replica_id: str, epoch: int,
+                        step: int) -> OwnerRecord | None:
+        def apply(db: sqlite3.Connection) -> OwnerRecord | None:
+            db.execute("UPDATE dataplane_owners SET snapshot_step = ? "
+                       "WHERE job_id = ? AND create_time = ? AND replica_id = ? AND epoch = ?",
+                       (step, job_id, create_time, replica_id, epoch))
+            return _owner(db, job_id, create_time)
+        return self._write(apply)
+
+    def move_owner(self, job_id: str, create_time: float, expected_epoch: int,
+                   replica_id: str) -> OwnerRecord | None:
+        def apply(db: sqlite3.Connection) -> OwnerRecord | None:
+            db.execute("UPDATE dataplane_owners SET replica_id = ?, epoch = epoch + 1 "
+                       "WHERE job_id = ? AND create_time = ? AND epoch = ?",
+                       (replica_id, job_id, create_time, expected_epoch))
+            return _owner(db, job_id, create_time)
+        return self._write(apply)
 
     def count_jobs(self) -> dict[str, int]:
         return dict(self._read("SELECT state, COUNT(*) FROM jobs GROUP BY state", ()))
@@ -456,3 +517,14 @@ def _event_insert(event: EventRecord) -> tuple[str, tuple]:
     return (f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
             (event.job_id, event.version, event.kind, event.step, event.lr, event.reason,
              event.time, event.metrics_json, event.count, event.first_step))
+
+
+def _owner(db: sqlite3.Connection, job_id: str, create_time: float) -> OwnerRecord | None:
+    """The incarnation's owner as the write transaction `db` sees it."""
+    row = db.execute(OWNER_SELECT, (time.time(), job_id, create_time)).fetchone()
+    return _owner_record(row) if row else None
+
+
+def _owner_record(row: tuple) -> OwnerRecord:
+    """An OWNER_SELECT row; an owner that never registered has been silent forever."""
+    return OwnerRecord(*row[:-1], math.inf if row[-1] is None else row[-1])

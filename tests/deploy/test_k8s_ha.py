@@ -51,6 +51,17 @@ def test_three_replicas_read_the_store_url_from_a_secret(objects) -> None:
     assert sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"  # one data dir per replica
 
 
+def test_each_replica_advertises_its_pod_address_for_the_data_plane_jobs_it_holds(objects) -> None:
+    from lrctl.server.config import env_name
+
+    container = one(objects, "StatefulSet", "lrctl")["spec"]["template"]["spec"]["containers"][0]
+    names = [e["name"] for e in container["env"]]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert env[env_name("advertise_address")]["value"] == "$(POD_IP):50051"
+    assert names.index("POD_IP") < names.index("LRCTL_ADVERTISE_ADDRESS")  # $(POD_IP) expands only if defined first
+
+
 def test_the_sdk_resolves_only_ready_replicas(objects) -> None:
     service = one(objects, "Service", "lrctl-replicas")
     assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is False

@@ -15,6 +15,7 @@ from lrctl.optimizer import to_optimizer_spec
 from lrctl.server.backends import select_backend
 from lrctl.server.dataplane import DataPlane, ReplyOptions, SnapshotStore
 from lrctl.server.dataplane.chunks import Chunk
+from lrctl.server.dataplane.ownership import Ownership
 from lrctl.server.errors import NotFound
 from lrctl.server.jobs import JobRegistry
 from lrctl.server.metrics import ServerMetrics
@@ -146,9 +147,10 @@ def test_a_step_that_found_a_deleted_job_never_reaches_the_new_job_of_that_id(tm
     created again and given parameters: the step is refused and the new job's arrays and
     snapshot are its own."""
     pause = Pause("dataplane.found")
-    jobs = registry(tmp_path, pause)
+    store = open_store(f"sqlite:///{tmp_path}/lrctl.sqlite")
+    jobs = JobRegistry(store, spec_from_document, ServerMetrics(), pause=pause)
     plane = DataPlane(jobs, select_backend("cpu"), SnapshotStore(tmp_path / "snapshots"), ServerMetrics(),
-                      pause=pause)
+                      Ownership(store, "the-only-replica"), pause=pause)
     optimizer = {"sgd": {}, "snapshot_every_steps": 1}
 
     def upload(value: float) -> None:

@@ -131,22 +131,3 @@ def test_each_replica_needs_its_own_data_dir(postgres_cluster, replicas) -> None
     with pytest.raises(RuntimeError, match="is in use by pid"):
         second.start()
 
-
-def test_a_data_plane_job_works_on_the_replica_that_holds_its_arrays(replicas) -> None:
-    """Data-plane calls go to one replica (the one that got UploadParameters); the others do not
-    have the arrays and say so. The LR of each step follows reports made on any replica."""
-    import numpy as np
-
-    a, b, _ = clients(replicas, ADMIN)
-    job = a.create_job("arrays", {"lr": 0.5, "plateau": {"metric": "loss", "patience": 0, "factor": 0.5}},
-                       optimizer={"sgd": {}})
-    job.init_params({"w": np.ones(4, dtype=np.float32)})
-    assert job.step(0, {"w": np.ones(4, dtype=np.float32)}).params["w"] == pytest.approx([0.5] * 4)
-    b.job("arrays").report(0, loss=1.0)
-    b.job("arrays").report(1, loss=2.0)  # the LR halves, decided on B
-    time.sleep(0.2)
-    assert job.step(1, {"w": np.ones(4, dtype=np.float32)}).params["w"] == pytest.approx([0.25] * 4)
-    with pytest.raises(lrctl.LrctlError) as elsewhere:
-        b.job("arrays").step(2, {"w": np.ones(4, dtype=np.float32)})
-    print(f"a data-plane call on another replica: {elsewhere.value}")
-    assert job.pull().step == 2

@@ -112,6 +112,27 @@ def test_a_version_2_database_moves_its_scale_histories_into_rows(postgres_clust
         store.close()
 
 
+def test_a_version_3_database_upgrades_with_its_jobs_unowned(database: str) -> None:
+    """Migration 4 adds the data-plane owners: a job from before has none until it is claimed."""
+    from lrctl.server.store.postgres_store import MIGRATIONS
+
+    with psycopg.connect(database, autocommit=True) as conn:
+        for migration in MIGRATIONS[:3]:
+            conn.execute(migration)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (3)")
+        conn.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
+    store = open_store(database)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        assert store.load_owner("old", 1.0) is None
+        store.register_replica("r1", "a:1")
+        claimed = store.claim_owner("old", 1.0, "r1")
+        assert (claimed.replica_id, claimed.epoch, claimed.snapshot_step, claimed.address) == ("r1", 1, -1, "a:1")
+    finally:
+        store.close()
+
+
 def test_a_schema_newer_than_this_server_knows_is_refused(postgres_cluster, database: str) -> None:
     open_store(database).close()
     postgres_cluster.sql(database, "UPDATE schema_version SET version = %s", SCHEMA_VERSION + 1)

@@ -69,6 +69,23 @@ def test_a_version_2_database_moves_its_scale_histories_into_rows(tmp_path) -> N
     assert store.load_job("plain").scales == ()
 
 
+def test_a_version_3_database_upgrades_with_its_jobs_unowned(tmp_path) -> None:
+    """Migration 4 adds the data-plane owners: a job from before has none until it is claimed."""
+    old = sqlite3.connect(tmp_path / "lrctl.sqlite")
+    old.executescript(MIGRATIONS[0] + MIGRATIONS[1] + MIGRATIONS[2])
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    old.execute("INSERT INTO schema_version VALUES (3)")
+    old.execute("INSERT INTO jobs VALUES ('old', '{}', '', 'active', '{}', 1, 1, 0, 1.0, 1.0)")
+    old.commit()
+    old.close()
+    store = SqliteStore(tmp_path / "lrctl.sqlite")
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.load_owner("old", 1.0) is None
+    store.register_replica("r1", "a:1")
+    claimed = store.claim_owner("old", 1.0, "r1")
+    assert (claimed.replica_id, claimed.epoch, claimed.snapshot_step, claimed.address) == ("r1", 1, -1, "a:1")
+
+
 def test_a_schema_newer_than_this_server_knows_is_refused(tmp_path: pathlib.Path) -> None:
     SqliteStore(tmp_path / "lrctl.sqlite").close()
     newer = sqlite3.connect(tmp_path / "lrctl.sqlite")

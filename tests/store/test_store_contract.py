@@ -2,12 +2,16 @@
 
 What the jobs layer relies on: writes are atomic and durable, a refused write writes nothing,
 job updates are compare-and-swap on the version, a deleted job takes its history and tokens
-with it, and errors are the server's own typed errors.
+with it, and errors are the server's own typed errors. A data-plane job has at most one owner
+per incarnation, claimed once, moved only by a compare-and-swap on its epoch, and deleted with
+the job.
 """
 from __future__ import annotations
 
 import itertools
+import math
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -15,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lrctl.server.errors import AlreadyExists, FailedPrecondition, NotFound, VersionConflict
-from lrctl.server.store import SCHEMA_VERSION, EventRecord, JobRecord, JobUpdate, MetricRecord, ReportRecord
+from lrctl.server.store import (SCHEMA_VERSION, EventRecord, JobRecord, JobUpdate, MetricRecord, OwnerRecord,
+                                ReportRecord)
 
 
 def job(job_id: str, version: int = 1, state: str = "active") -> JobRecord:
@@ -217,6 +222,135 @@ def test_a_locked_plan_reads_what_it_holds(open_store_here) -> None:
 
     store.update_job_locked("a", plan)
     assert store.metric_names("a", 3) == {"val_loss", "acc"}
+
+
+
+# ---- data-plane owners ---------------------------------------------------------------------
+def held(owner: OwnerRecord | None) -> tuple | None:
+    """What an owner record says, without the silence, which the store's clock moves on."""
+    return None if owner is None else (owner.job_id, owner.create_time, owner.replica_id, owner.epoch,
+                                       owner.snapshot_step, owner.address)
+
+
+def test_the_first_claim_of_an_incarnation_wins_and_every_claimant_gets_it(open_store_here) -> None:
+    store = open_store_here()
+    store.register_replica("r1", "10.0.0.1:50051")
+    store.register_replica("r2", "10.0.0.2:50051")
+    store.insert_job(job("a"), [])
+    won = ("a", 1.0, "r1", 1, -1, "10.0.0.1:50051")
+    assert store.load_owner("a", 1.0) is None
+    assert held(store.claim_owner("a", 1.0, "r1")) == won
+    assert held(store.claim_owner("a", 1.0, "r2")) == won and held(store.claim_owner("a", 1.0, "r1")) == won
+    assert held(store.load_owner("a", 1.0)) == won
+    assert 0 <= store.load_owner("a", 1.0).silent_seconds < 60
+    assert store.claim_owner("a", 2.0, "r2") is None and store.load_owner("a", 2.0) is None  # not this incarnation
+    assert store.claim_owner("missing", 1.0, "r2") is None and store.load_owner("missing", 1.0) is None
+    assert held(store.load_owner("a", 1.0)) == won
+
+
+def test_of_concurrent_claims_on_two_handles_exactly_one_wins(open_store_here) -> None:
+    """Two handles on the same data are two replicas: 16 claims at once, one owner, and every
+    claimant is told the same one."""
+    first, second = open_store_here(), open_store_here()
+    first.insert_job(job("a"), [])
+    answers: list[OwnerRecord] = []
+    barrier = threading.Barrier(16)
+
+    def claim(n: int) -> None:
+        store = first if n % 2 else second
+        barrier.wait()
+        answers.append(store.claim_owner("a", 1.0, f"replica-{n}"))
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 16 and len({held(answer) for answer in answers}) == 1
+    owner = answers[0]
+    assert owner.epoch == 1 and owner.replica_id.startswith("replica-")
+    assert held(first.load_owner("a", 1.0)) == held(second.load_owner("a", 1.0)) == held(owner)
+
+
+def test_a_change_of_owner_is_a_compare_and_swap_on_the_epoch(open_store_here) -> None:
+    first, second = open_store_here(), open_store_here()
+    first.register_replica("r2", "b:2")
+    first.insert_job(job("a"), [])
+    first.claim_owner("a", 1.0, "r1")
+    first.commit_snapshot("a", 1.0, "r1", 1, 7)
+    moved = ("a", 1.0, "r2", 2, 7, "b:2")
+    assert held(first.move_owner("a", 1.0, 1, "r2")) == moved  # the snapshot step stays: it is the job's
+    assert held(second.move_owner("a", 1.0, 1, "r3")) == moved  # epoch 1 is gone
+    assert second.claim_owner("a", 1.0, "r3").replica_id == "r2"
+    assert first.move_owner("missing", 1.0, 1, "r2") is None
+    outcomes: list[OwnerRecord] = []
+    barrier = threading.Barrier(8)
+
+    def move(n: int) -> None:
+        barrier.wait()
+        outcomes.append((first if n % 2 else second).move_owner("a", 1.0, 2, f"mover-{n}"))
+
+    threads = [threading.Thread(target=move, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    [after] = {held(outcome) for outcome in outcomes}
+    assert after[3] == 3 and after[2].startswith("mover-") and held(first.load_owner("a", 1.0)) == after
+
+
+def test_a_snapshot_commit_is_fenced_by_the_epoch(open_store_here) -> None:
+    """Only the owner at its own epoch commits a snapshot step; after a move the old owner's
+    commit writes nothing and tells it who holds the job now."""
+    store = open_store_here()
+    store.register_replica("r1", "a:1")
+    store.register_replica("r2", "b:2")
+    store.insert_job(job("a"), [])
+    store.claim_owner("a", 1.0, "r1")
+    assert held(store.commit_snapshot("a", 1.0, "r1", 1, 10)) == ("a", 1.0, "r1", 1, 10, "a:1")
+    assert held(store.commit_snapshot("a", 1.0, "r2", 1, 99)) == ("a", 1.0, "r1", 1, 10, "a:1")  # not the owner
+    assert held(store.commit_snapshot("a", 1.0, "r1", 2, 99)) == ("a", 1.0, "r1", 1, 10, "a:1")  # not its epoch
+    store.move_owner("a", 1.0, 1, "r2")
+    assert held(store.commit_snapshot("a", 1.0, "r1", 1, 20)) == ("a", 1.0, "r2", 2, 10, "b:2")  # fenced
+    assert held(store.commit_snapshot("a", 1.0, "r2", 2, 30)) == ("a", 1.0, "r2", 2, 30, "b:2")
+    assert store.commit_snapshot("a", 5.0, "r2", 2, 40) is None and store.commit_snapshot("b", 1.0, "r2", 1, 1) is None
+    store.close()
+    assert held(open_store_here().load_owner("a", 1.0)) == ("a", 1.0, "r2", 2, 30, "b:2")
+
+
+def test_the_owner_lives_and_dies_with_its_job(open_store_here) -> None:
+    """An imported job is claimed in its insert; a delete takes the owner with it; the next job
+    of the id starts unowned, at epoch 1 again."""
+    store = open_store_here()
+    store.register_replica("r1", "a:1")
+    store.insert_job(job("a"), [], owner="r1")
+    assert held(store.load_owner("a", 1.0)) == ("a", 1.0, "r1", 1, -1, "a:1")
+    with pytest.raises(AlreadyExists):
+        store.insert_job(job("a"), [], owner="r2")
+    assert held(store.load_owner("a", 1.0)) == ("a", 1.0, "r1", 1, -1, "a:1")
+    store.move_owner("a", 1.0, 1, "r2")
+    assert store.delete_job("a")
+    assert store.load_owner("a", 1.0) is None and store.claim_owner("a", 1.0, "r2") is None
+    store.insert_job(replace(job("a"), create_time=5.0), [])
+    assert store.load_owner("a", 5.0) is None
+    unregistered = store.claim_owner("a", 5.0, "r2")
+    assert held(unregistered) == ("a", 5.0, "r2", 1, -1, "") and unregistered.silent_seconds == math.inf
+
+
+def test_a_replica_that_registers_again_moves_its_jobs_address_and_its_heartbeat(open_store_here) -> None:
+    """A replica restarted with its data dir (its identity) on a new address: every job it owns
+    now names the new one, and it survives a reopen. Registering again is its heartbeat."""
+    store = open_store_here()
+    store.register_replica("r1", "10.0.0.1:50051")
+    store.insert_job(job("a"), [])
+    store.claim_owner("a", 1.0, "r1")
+    time.sleep(0.3)
+    assert store.load_owner("a", 1.0).silent_seconds >= 0.25
+    store.register_replica("r1", "10.0.0.9:50052")
+    assert store.load_owner("a", 1.0).silent_seconds < 0.25
+    store.close()
+    store = open_store_here()
+    assert held(store.load_owner("a", 1.0)) == ("a", 1.0, "r1", 1, -1, "10.0.0.9:50052")
 
 
 EXAMPLES = itertools.count()

@@ -287,3 +287,15 @@ class ImportJobResponse(_message.Message):
     server_step: int
     token: str
     def __init__(self, job_id: _Optional[str] = ..., server_step: _Optional[int] = ..., token: _Optional[str] = ...) -> None: ...
+
+class DataPlaneOwner(_message.Message):
+    __slots__ = ("job_id", "address", "replica_id", "epoch")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    address: str
+    replica_id: str
+    epoch: int
+    def __init__(self, job_id: _Optional[str] = ..., address: _Optional[str] = ..., replica_id: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...

@@ -5,7 +5,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ServerConfig(_message.Message):
-    __slots__ = ("listen", "metrics_port", "data_dir", "workers", "grace_seconds", "metrics_job_label_cap", "device", "tls_cert", "tls_key", "tls_client_ca", "admin_token_file", "allow_unauthenticated", "max_jobs", "max_elements_per_job", "max_optimizer_state_bytes", "max_chunk_bytes", "max_message_bytes", "max_metrics_per_report", "max_watchers_per_job", "keepalive_seconds", "keepalive_timeout_seconds", "max_connection_age_seconds", "max_connection_age_grace_seconds", "store", "step_workers", "max_streams", "max_streams_per_connection", "metrics_listen")
+    __slots__ = ("listen", "metrics_port", "data_dir", "workers", "grace_seconds", "metrics_job_label_cap", "device", "tls_cert", "tls_key", "tls_client_ca", "admin_token_file", "allow_unauthenticated", "max_jobs", "max_elements_per_job", "max_optimizer_state_bytes", "max_chunk_bytes", "max_message_bytes", "max_metrics_per_report", "max_watchers_per_job", "keepalive_seconds", "keepalive_timeout_seconds", "max_connection_age_seconds", "max_connection_age_grace_seconds", "store", "step_workers", "max_streams", "max_streams_per_connection", "metrics_listen", "advertise_address")
     LISTEN_FIELD_NUMBER: _ClassVar[int]
     METRICS_PORT_FIELD_NUMBER: _ClassVar[int]
     DATA_DIR_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class ServerConfig(_message.Message):
     MAX_STREAMS_FIELD_NUMBER: _ClassVar[int]
     MAX_STREAMS_PER_CONNECTION_FIELD_NUMBER: _ClassVar[int]
     METRICS_LISTEN_FIELD_NUMBER: _ClassVar[int]
+    ADVERTISE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     listen: str
     metrics_port: int
     data_dir: str
@@ -62,4 +63,5 @@ class ServerConfig(_message.Message):
     max_streams: int
     max_streams_per_connection: int
     metrics_listen: str
-    def __init__(self, listen: _Optional[str] = ..., metrics_port: _Optional[int] = ..., data_dir: _Optional[str] = ..., workers: _Optional[int] = ..., grace_seconds: _Optional[float] = ..., metrics_job_label_cap: _Optional[int] = ..., device: _Optional[str] = ..., tls_cert: _Optional[str] = ..., tls_key: _Optional[str] = ..., tls_client_ca: _Optional[str] = ..., admin_token_file: _Optional[str] = ..., allow_unauthenticated: _Optional[bool] = ..., max_jobs: _Optional[int] = ..., max_elements_per_job: _Optional[int] = ..., max_optimizer_state_bytes: _Optional[int] = ..., max_chunk_bytes: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_metrics_per_report: _Optional[int] = ..., max_watchers_per_job: _Optional[int] = ..., keepalive_seconds: _Optional[float] = ..., keepalive_timeout_seconds: _Optional[float] = ..., max_connection_age_seconds: _Optional[float] = ..., max_connection_age_grace_seconds: _Optional[float] = ..., store: _Optional[str] = ..., step_workers: _Optional[int] = ..., max_streams: _Optional[int] = ..., max_streams_per_connection: _Optional[int] = ..., metrics_listen: _Optional[str] = ...) -> None: ...
+    advertise_address: str
+    def __init__(self, listen: _Optional[str] = ..., metrics_port: _Optional[int] = ..., data_dir: _Optional[str] = ..., workers: _Optional[int] = ..., grace_seconds: _Optional[float] = ..., metrics_job_label_cap: _Optional[int] = ..., device: _Optional[str] = ..., tls_cert: _Optional[str] = ..., tls_key: _Optional[str] = ..., tls_client_ca: _Optional[str] = ..., admin_token_file: _Optional[str] = ..., allow_unauthenticated: _Optional[bool] = ..., max_jobs: _Optional[int] = ..., max_elements_per_job: _Optional[int] = ..., max_optimizer_state_bytes: _Optional[int] = ..., max_chunk_bytes: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., max_metrics_per_report: _Optional[int] = ..., max_watchers_per_job: _Optional[int] = ..., keepalive_seconds: _Optional[float] = ..., keepalive_timeout_seconds: _Optional[float] = ..., max_connection_age_seconds: _Optional[float] = ..., max_connection_age_grace_seconds: _Optional[float] = ..., store: _Optional[str] = ..., step_workers: _Optional[int] = ..., max_streams: _Optional[int] = ..., max_streams_per_connection: _Optional[int] = ..., metrics_listen: _Optional[str] = ..., advertise_address: _Optional[str] = ...) -> None: ...
