@@ -49,8 +49,8 @@ def test_every_stored_event_then_every_live_one_without_gaps_or_repeats(tmp_path
             watcher = threading.Thread(target=lambda: watched.append(versions_until(stub, "busy", 0, final)))
             watcher.start()
             during.start()  # live events arrive while the stored ones are being replayed
-            during.join(120)
-            watcher.join(120)
+            during.join(240)  # bounded by the test's own timeout; a loaded machine took over 120 s here
+            watcher.join(240)
             assert stub.GetJob(controller_pb2.GetJobRequest(job_id="busy"), timeout=10).version == final
             assert watched and watched[0] == list(range(1, final + 1))
             middle = last // 2
