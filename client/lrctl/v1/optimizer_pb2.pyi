@@ -30,69 +30,189 @@ REPLY_MODE_TOUCHED: ReplyMode
 REPLY_MODE_NONE: ReplyMode
 
 class OptimizerSpec(_message.Message):
-    __slots__ = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "clipnorm", "global_clipnorm", "clipvalue", "decay", "on_nonfinite_gradient", "snapshot_every_steps", "workers", "gradient_reduction", "step_timeout_seconds")
+    __slots__ = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "adamax", "adadelta", "adafactor", "muon", "lion", "lamb", "clipnorm", "global_clipnorm", "clipvalue", "decay", "on_nonfinite_gradient", "snapshot_every_steps", "workers", "gradient_reduction", "step_timeout_seconds")
     class SGD(_message.Message):
-        __slots__ = ("momentum", "dampening", "nesterov", "weight_decay")
+        __slots__ = ("momentum", "dampening", "nesterov", "weight_decay", "maximize")
         MOMENTUM_FIELD_NUMBER: _ClassVar[int]
         DAMPENING_FIELD_NUMBER: _ClassVar[int]
         NESTEROV_FIELD_NUMBER: _ClassVar[int]
         WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
         momentum: float
         dampening: float
         nesterov: bool
         weight_decay: float
-        def __init__(self, momentum: _Optional[float] = ..., dampening: _Optional[float] = ..., nesterov: _Optional[bool] = ..., weight_decay: _Optional[float] = ...) -> None: ...
+        maximize: bool
+        def __init__(self, momentum: _Optional[float] = ..., dampening: _Optional[float] = ..., nesterov: _Optional[bool] = ..., weight_decay: _Optional[float] = ..., maximize: _Optional[bool] = ...) -> None: ...
     class Adagrad(_message.Message):
-        __slots__ = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps")
+        __slots__ = ("lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
         LR_DECAY_FIELD_NUMBER: _ClassVar[int]
         WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
         INITIAL_ACCUMULATOR_VALUE_FIELD_NUMBER: _ClassVar[int]
         EPS_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
         lr_decay: float
         weight_decay: float
         initial_accumulator_value: float
         eps: float
-        def __init__(self, lr_decay: _Optional[float] = ..., weight_decay: _Optional[float] = ..., initial_accumulator_value: _Optional[float] = ..., eps: _Optional[float] = ...) -> None: ...
+        maximize: bool
+        def __init__(self, lr_decay: _Optional[float] = ..., weight_decay: _Optional[float] = ..., initial_accumulator_value: _Optional[float] = ..., eps: _Optional[float] = ..., maximize: _Optional[bool] = ...) -> None: ...
     class RMSprop(_message.Message):
-        __slots__ = ("alpha", "eps", "weight_decay", "momentum", "centered")
+        __slots__ = ("alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
         ALPHA_FIELD_NUMBER: _ClassVar[int]
         EPS_FIELD_NUMBER: _ClassVar[int]
         WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
         MOMENTUM_FIELD_NUMBER: _ClassVar[int]
         CENTERED_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
         alpha: float
         eps: float
         weight_decay: float
         momentum: float
         centered: bool
-        def __init__(self, alpha: _Optional[float] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., momentum: _Optional[float] = ..., centered: _Optional[bool] = ...) -> None: ...
+        maximize: bool
+        def __init__(self, alpha: _Optional[float] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., momentum: _Optional[float] = ..., centered: _Optional[bool] = ..., maximize: _Optional[bool] = ...) -> None: ...
     class Adam(_message.Message):
-        __slots__ = ("betas", "eps", "weight_decay", "amsgrad")
+        __slots__ = ("betas", "eps", "weight_decay", "amsgrad", "maximize")
         BETAS_FIELD_NUMBER: _ClassVar[int]
         EPS_FIELD_NUMBER: _ClassVar[int]
         WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
         AMSGRAD_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
         betas: _containers.RepeatedScalarFieldContainer[float]
         eps: float
         weight_decay: float
         amsgrad: bool
-        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., amsgrad: _Optional[bool] = ...) -> None: ...
+        maximize: bool
+        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., amsgrad: _Optional[bool] = ..., maximize: _Optional[bool] = ...) -> None: ...
     class AdamW(_message.Message):
-        __slots__ = ("betas", "eps", "weight_decay", "amsgrad")
+        __slots__ = ("betas", "eps", "weight_decay", "amsgrad", "maximize")
         BETAS_FIELD_NUMBER: _ClassVar[int]
         EPS_FIELD_NUMBER: _ClassVar[int]
         WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
         AMSGRAD_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
         betas: _containers.RepeatedScalarFieldContainer[float]
         eps: float
         weight_decay: float
         amsgrad: bool
-        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., amsgrad: _Optional[bool] = ...) -> None: ...
+        maximize: bool
+        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., amsgrad: _Optional[bool] = ..., maximize: _Optional[bool] = ...) -> None: ...
+    class NAdam(_message.Message):
+        __slots__ = ("betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize")
+        BETAS_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MOMENTUM_DECAY_FIELD_NUMBER: _ClassVar[int]
+        DECOUPLED_WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
+        betas: _containers.RepeatedScalarFieldContainer[float]
+        eps: float
+        weight_decay: float
+        momentum_decay: float
+        decoupled_weight_decay: bool
+        maximize: bool
+        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., momentum_decay: _Optional[float] = ..., decoupled_weight_decay: _Optional[bool] = ..., maximize: _Optional[bool] = ...) -> None: ...
+    class RAdam(_message.Message):
+        __slots__ = ("betas", "eps", "weight_decay", "decoupled_weight_decay", "maximize")
+        BETAS_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        DECOUPLED_WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
+        betas: _containers.RepeatedScalarFieldContainer[float]
+        eps: float
+        weight_decay: float
+        decoupled_weight_decay: bool
+        maximize: bool
+        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., decoupled_weight_decay: _Optional[bool] = ..., maximize: _Optional[bool] = ...) -> None: ...
+    class Adamax(_message.Message):
+        __slots__ = ("betas", "eps", "weight_decay", "maximize")
+        BETAS_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
+        betas: _containers.RepeatedScalarFieldContainer[float]
+        eps: float
+        weight_decay: float
+        maximize: bool
+        def __init__(self, betas: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., maximize: _Optional[bool] = ...) -> None: ...
+    class Adadelta(_message.Message):
+        __slots__ = ("rho", "eps", "weight_decay", "maximize")
+        RHO_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
+        rho: float
+        eps: float
+        weight_decay: float
+        maximize: bool
+        def __init__(self, rho: _Optional[float] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ..., maximize: _Optional[bool] = ...) -> None: ...
+    class Adafactor(_message.Message):
+        __slots__ = ("beta2_decay", "eps1", "eps2", "d", "weight_decay", "maximize")
+        BETA2_DECAY_FIELD_NUMBER: _ClassVar[int]
+        EPS1_FIELD_NUMBER: _ClassVar[int]
+        EPS2_FIELD_NUMBER: _ClassVar[int]
+        D_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
+        beta2_decay: float
+        eps1: float
+        eps2: float
+        d: float
+        weight_decay: float
+        maximize: bool
+        def __init__(self, beta2_decay: _Optional[float] = ..., eps1: _Optional[float] = ..., eps2: _Optional[float] = ..., d: _Optional[float] = ..., weight_decay: _Optional[float] = ..., maximize: _Optional[bool] = ...) -> None: ...
+    class Muon(_message.Message):
+        __slots__ = ("weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn")
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MOMENTUM_FIELD_NUMBER: _ClassVar[int]
+        NESTEROV_FIELD_NUMBER: _ClassVar[int]
+        NS_COEFFICIENTS_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        NS_STEPS_FIELD_NUMBER: _ClassVar[int]
+        ADJUST_LR_FN_FIELD_NUMBER: _ClassVar[int]
+        weight_decay: float
+        momentum: float
+        nesterov: bool
+        ns_coefficients: _containers.RepeatedScalarFieldContainer[float]
+        eps: float
+        ns_steps: int
+        adjust_lr_fn: str
+        def __init__(self, weight_decay: _Optional[float] = ..., momentum: _Optional[float] = ..., nesterov: _Optional[bool] = ..., ns_coefficients: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., ns_steps: _Optional[int] = ..., adjust_lr_fn: _Optional[str] = ...) -> None: ...
+    class Lion(_message.Message):
+        __slots__ = ("b1", "b2", "weight_decay")
+        B1_FIELD_NUMBER: _ClassVar[int]
+        B2_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        b1: float
+        b2: float
+        weight_decay: float
+        def __init__(self, b1: _Optional[float] = ..., b2: _Optional[float] = ..., weight_decay: _Optional[float] = ...) -> None: ...
+    class Lamb(_message.Message):
+        __slots__ = ("b1", "b2", "eps", "weight_decay")
+        B1_FIELD_NUMBER: _ClassVar[int]
+        B2_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        b1: float
+        b2: float
+        eps: float
+        weight_decay: float
+        def __init__(self, b1: _Optional[float] = ..., b2: _Optional[float] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ...) -> None: ...
     SGD_FIELD_NUMBER: _ClassVar[int]
     ADAGRAD_FIELD_NUMBER: _ClassVar[int]
     RMSPROP_FIELD_NUMBER: _ClassVar[int]
     ADAM_FIELD_NUMBER: _ClassVar[int]
     ADAMW_FIELD_NUMBER: _ClassVar[int]
+    NADAM_FIELD_NUMBER: _ClassVar[int]
+    RADAM_FIELD_NUMBER: _ClassVar[int]
+    ADAMAX_FIELD_NUMBER: _ClassVar[int]
+    ADADELTA_FIELD_NUMBER: _ClassVar[int]
+    ADAFACTOR_FIELD_NUMBER: _ClassVar[int]
+    MUON_FIELD_NUMBER: _ClassVar[int]
+    LION_FIELD_NUMBER: _ClassVar[int]
+    LAMB_FIELD_NUMBER: _ClassVar[int]
     CLIPNORM_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_CLIPNORM_FIELD_NUMBER: _ClassVar[int]
     CLIPVALUE_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +227,14 @@ class OptimizerSpec(_message.Message):
     rmsprop: OptimizerSpec.RMSprop
     adam: OptimizerSpec.Adam
     adamw: OptimizerSpec.AdamW
+    nadam: OptimizerSpec.NAdam
+    radam: OptimizerSpec.RAdam
+    adamax: OptimizerSpec.Adamax
+    adadelta: OptimizerSpec.Adadelta
+    adafactor: OptimizerSpec.Adafactor
+    muon: OptimizerSpec.Muon
+    lion: OptimizerSpec.Lion
+    lamb: OptimizerSpec.Lamb
     clipnorm: float
     global_clipnorm: float
     clipvalue: float
@@ -116,7 +244,7 @@ class OptimizerSpec(_message.Message):
     workers: int
     gradient_reduction: str
     step_timeout_seconds: float
-    def __init__(self, sgd: _Optional[_Union[OptimizerSpec.SGD, _Mapping]] = ..., adagrad: _Optional[_Union[OptimizerSpec.Adagrad, _Mapping]] = ..., rmsprop: _Optional[_Union[OptimizerSpec.RMSprop, _Mapping]] = ..., adam: _Optional[_Union[OptimizerSpec.Adam, _Mapping]] = ..., adamw: _Optional[_Union[OptimizerSpec.AdamW, _Mapping]] = ..., clipnorm: _Optional[float] = ..., global_clipnorm: _Optional[float] = ..., clipvalue: _Optional[float] = ..., decay: _Optional[float] = ..., on_nonfinite_gradient: _Optional[str] = ..., snapshot_every_steps: _Optional[int] = ..., workers: _Optional[int] = ..., gradient_reduction: _Optional[str] = ..., step_timeout_seconds: _Optional[float] = ...) -> None: ...
+    def __init__(self, sgd: _Optional[_Union[OptimizerSpec.SGD, _Mapping]] = ..., adagrad: _Optional[_Union[OptimizerSpec.Adagrad, _Mapping]] = ..., rmsprop: _Optional[_Union[OptimizerSpec.RMSprop, _Mapping]] = ..., adam: _Optional[_Union[OptimizerSpec.Adam, _Mapping]] = ..., adamw: _Optional[_Union[OptimizerSpec.AdamW, _Mapping]] = ..., nadam: _Optional[_Union[OptimizerSpec.NAdam, _Mapping]] = ..., radam: _Optional[_Union[OptimizerSpec.RAdam, _Mapping]] = ..., adamax: _Optional[_Union[OptimizerSpec.Adamax, _Mapping]] = ..., adadelta: _Optional[_Union[OptimizerSpec.Adadelta, _Mapping]] = ..., adafactor: _Optional[_Union[OptimizerSpec.Adafactor, _Mapping]] = ..., muon: _Optional[_Union[OptimizerSpec.Muon, _Mapping]] = ..., lion: _Optional[_Union[OptimizerSpec.Lion, _Mapping]] = ..., lamb: _Optional[_Union[OptimizerSpec.Lamb, _Mapping]] = ..., clipnorm: _Optional[float] = ..., global_clipnorm: _Optional[float] = ..., clipvalue: _Optional[float] = ..., decay: _Optional[float] = ..., on_nonfinite_gradient: _Optional[str] = ..., snapshot_every_steps: _Optional[int] = ..., workers: _Optional[int] = ..., gradient_reduction: _Optional[str] = ..., step_timeout_seconds: _Optional[float] = ...) -> None: ...
 
 class TensorChunk(_message.Message):
     __slots__ = ("name", "shape", "dtype", "offset", "data", "rows")

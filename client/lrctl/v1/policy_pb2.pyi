@@ -39,7 +39,7 @@ class Warmup(_message.Message):
     def __init__(self, steps: _Optional[int] = ..., start_factor: _Optional[float] = ..., mode: _Optional[str] = ...) -> None: ...
 
 class Schedule(_message.Message):
-    __slots__ = ("constant", "step", "multistep", "piecewise", "exponential", "polynomial", "linear", "cosine", "one_cycle", "cosine_restarts")
+    __slots__ = ("constant", "step", "multistep", "piecewise", "exponential", "polynomial", "linear", "cosine", "one_cycle", "cosine_restarts", "wsd", "cyclic", "inverse_sqrt", "inverse_time", "sequential", "chained")
     CONSTANT_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     MULTISTEP_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +50,12 @@ class Schedule(_message.Message):
     COSINE_FIELD_NUMBER: _ClassVar[int]
     ONE_CYCLE_FIELD_NUMBER: _ClassVar[int]
     COSINE_RESTARTS_FIELD_NUMBER: _ClassVar[int]
+    WSD_FIELD_NUMBER: _ClassVar[int]
+    CYCLIC_FIELD_NUMBER: _ClassVar[int]
+    INVERSE_SQRT_FIELD_NUMBER: _ClassVar[int]
+    INVERSE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SEQUENTIAL_FIELD_NUMBER: _ClassVar[int]
+    CHAINED_FIELD_NUMBER: _ClassVar[int]
     constant: Constant
     step: StepDecay
     multistep: MultiStep
@@ -60,11 +66,21 @@ class Schedule(_message.Message):
     cosine: Cosine
     one_cycle: OneCycle
     cosine_restarts: CosineRestarts
-    def __init__(self, constant: _Optional[_Union[Constant, _Mapping]] = ..., step: _Optional[_Union[StepDecay, _Mapping]] = ..., multistep: _Optional[_Union[MultiStep, _Mapping]] = ..., piecewise: _Optional[_Union[Piecewise, _Mapping]] = ..., exponential: _Optional[_Union[Exponential, _Mapping]] = ..., polynomial: _Optional[_Union[Polynomial, _Mapping]] = ..., linear: _Optional[_Union[Linear, _Mapping]] = ..., cosine: _Optional[_Union[Cosine, _Mapping]] = ..., one_cycle: _Optional[_Union[OneCycle, _Mapping]] = ..., cosine_restarts: _Optional[_Union[CosineRestarts, _Mapping]] = ...) -> None: ...
+    wsd: Wsd
+    cyclic: Cyclic
+    inverse_sqrt: InverseSqrt
+    inverse_time: InverseTime
+    sequential: Sequential
+    chained: Chained
+    def __init__(self, constant: _Optional[_Union[Constant, _Mapping]] = ..., step: _Optional[_Union[StepDecay, _Mapping]] = ..., multistep: _Optional[_Union[MultiStep, _Mapping]] = ..., piecewise: _Optional[_Union[Piecewise, _Mapping]] = ..., exponential: _Optional[_Union[Exponential, _Mapping]] = ..., polynomial: _Optional[_Union[Polynomial, _Mapping]] = ..., linear: _Optional[_Union[Linear, _Mapping]] = ..., cosine: _Optional[_Union[Cosine, _Mapping]] = ..., one_cycle: _Optional[_Union[OneCycle, _Mapping]] = ..., cosine_restarts: _Optional[_Union[CosineRestarts, _Mapping]] = ..., wsd: _Optional[_Union[Wsd, _Mapping]] = ..., cyclic: _Optional[_Union[Cyclic, _Mapping]] = ..., inverse_sqrt: _Optional[_Union[InverseSqrt, _Mapping]] = ..., inverse_time: _Optional[_Union[InverseTime, _Mapping]] = ..., sequential: _Optional[_Union[Sequential, _Mapping]] = ..., chained: _Optional[_Union[Chained, _Mapping]] = ...) -> None: ...
 
 class Constant(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("factor", "total_iters")
+    FACTOR_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_ITERS_FIELD_NUMBER: _ClassVar[int]
+    factor: float
+    total_iters: int
+    def __init__(self, factor: _Optional[float] = ..., total_iters: _Optional[int] = ...) -> None: ...
 
 class StepDecay(_message.Message):
     __slots__ = ("step_size", "gamma")
@@ -101,12 +117,16 @@ class Exponential(_message.Message):
     def __init__(self, gamma: _Optional[float] = ..., k: _Optional[float] = ...) -> None: ...
 
 class Polynomial(_message.Message):
-    __slots__ = ("total_iters", "power")
+    __slots__ = ("total_iters", "power", "end_lr", "cycle")
     TOTAL_ITERS_FIELD_NUMBER: _ClassVar[int]
     POWER_FIELD_NUMBER: _ClassVar[int]
+    END_LR_FIELD_NUMBER: _ClassVar[int]
+    CYCLE_FIELD_NUMBER: _ClassVar[int]
     total_iters: int
     power: float
-    def __init__(self, total_iters: _Optional[int] = ..., power: _Optional[float] = ...) -> None: ...
+    end_lr: float
+    cycle: bool
+    def __init__(self, total_iters: _Optional[int] = ..., power: _Optional[float] = ..., end_lr: _Optional[float] = ..., cycle: _Optional[bool] = ...) -> None: ...
 
 class Linear(_message.Message):
     __slots__ = ("start_factor", "end_factor", "total_iters")
@@ -119,12 +139,14 @@ class Linear(_message.Message):
     def __init__(self, start_factor: _Optional[float] = ..., end_factor: _Optional[float] = ..., total_iters: _Optional[int] = ...) -> None: ...
 
 class Cosine(_message.Message):
-    __slots__ = ("t_max", "eta_min")
+    __slots__ = ("t_max", "eta_min", "hold_after_t_max")
     T_MAX_FIELD_NUMBER: _ClassVar[int]
     ETA_MIN_FIELD_NUMBER: _ClassVar[int]
+    HOLD_AFTER_T_MAX_FIELD_NUMBER: _ClassVar[int]
     t_max: int
     eta_min: float
-    def __init__(self, t_max: _Optional[int] = ..., eta_min: _Optional[float] = ...) -> None: ...
+    hold_after_t_max: bool
+    def __init__(self, t_max: _Optional[int] = ..., eta_min: _Optional[float] = ..., hold_after_t_max: _Optional[bool] = ...) -> None: ...
 
 class OneCycle(_message.Message):
     __slots__ = ("max_lr", "total_steps", "pct_start", "anneal_strategy", "div_factor", "final_div_factor", "three_phase")
@@ -155,6 +177,64 @@ class CosineRestarts(_message.Message):
     eta_min: float
     peak_decay: float
     def __init__(self, t_0: _Optional[int] = ..., t_mult: _Optional[float] = ..., eta_min: _Optional[float] = ..., peak_decay: _Optional[float] = ...) -> None: ...
+
+class Wsd(_message.Message):
+    __slots__ = ("stable_steps", "decay_steps", "decay_type", "min_lr_ratio")
+    STABLE_STEPS_FIELD_NUMBER: _ClassVar[int]
+    DECAY_STEPS_FIELD_NUMBER: _ClassVar[int]
+    DECAY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MIN_LR_RATIO_FIELD_NUMBER: _ClassVar[int]
+    stable_steps: int
+    decay_steps: int
+    decay_type: str
+    min_lr_ratio: float
+    def __init__(self, stable_steps: _Optional[int] = ..., decay_steps: _Optional[int] = ..., decay_type: _Optional[str] = ..., min_lr_ratio: _Optional[float] = ...) -> None: ...
+
+class Cyclic(_message.Message):
+    __slots__ = ("base_lr", "max_lr", "step_size_up", "step_size_down", "mode", "gamma")
+    BASE_LR_FIELD_NUMBER: _ClassVar[int]
+    MAX_LR_FIELD_NUMBER: _ClassVar[int]
+    STEP_SIZE_UP_FIELD_NUMBER: _ClassVar[int]
+    STEP_SIZE_DOWN_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    GAMMA_FIELD_NUMBER: _ClassVar[int]
+    base_lr: float
+    max_lr: float
+    step_size_up: int
+    step_size_down: int
+    mode: str
+    gamma: float
+    def __init__(self, base_lr: _Optional[float] = ..., max_lr: _Optional[float] = ..., step_size_up: _Optional[int] = ..., step_size_down: _Optional[int] = ..., mode: _Optional[str] = ..., gamma: _Optional[float] = ...) -> None: ...
+
+class InverseSqrt(_message.Message):
+    __slots__ = ("timescale",)
+    TIMESCALE_FIELD_NUMBER: _ClassVar[int]
+    timescale: int
+    def __init__(self, timescale: _Optional[int] = ...) -> None: ...
+
+class InverseTime(_message.Message):
+    __slots__ = ("decay_steps", "decay_rate", "staircase")
+    DECAY_STEPS_FIELD_NUMBER: _ClassVar[int]
+    DECAY_RATE_FIELD_NUMBER: _ClassVar[int]
+    STAIRCASE_FIELD_NUMBER: _ClassVar[int]
+    decay_steps: int
+    decay_rate: float
+    staircase: bool
+    def __init__(self, decay_steps: _Optional[int] = ..., decay_rate: _Optional[float] = ..., staircase: _Optional[bool] = ...) -> None: ...
+
+class Sequential(_message.Message):
+    __slots__ = ("schedules", "milestones")
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    MILESTONES_FIELD_NUMBER: _ClassVar[int]
+    schedules: _containers.RepeatedCompositeFieldContainer[Schedule]
+    milestones: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ..., milestones: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class Chained(_message.Message):
+    __slots__ = ("schedules",)
+    SCHEDULES_FIELD_NUMBER: _ClassVar[int]
+    schedules: _containers.RepeatedCompositeFieldContainer[Schedule]
+    def __init__(self, schedules: _Optional[_Iterable[_Union[Schedule, _Mapping]]] = ...) -> None: ...
 
 class Plateau(_message.Message):
     __slots__ = ("metric", "mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps", "sign_safe_threshold", "increase_factor", "increase_patience", "increase_max_lr")
