@@ -15,6 +15,7 @@ from lrctl.server.backends import Backend
 from lrctl.server.backends.kernels import Array
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim import gradient, steps
+from lrctl.server.optim.algorithms import ALGORITHMS
 from lrctl.server.optim.configs import OptimizerConfig
 from lrctl.server.optim.layout import Layout, TensorSpan
 from lrctl.server.optim.rows import RowGradient, coalesced
@@ -140,6 +141,10 @@ def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, 
         raise InvalidArgument(FieldViolation("grads", "dense tensors need the gradient buffer"))
     _check_buffers({"params": params, **({} if grads is None else {"grads": grads}), **_state_buffers(state)}, layout)
     rows = rows or {}
+    if rows and not config.algorithm.sparse_rows:
+        name = ALGORITHMS.name_of(config.algorithm)
+        raise InvalidArgument([FieldViolation(f"grads[{tensor}]", f"sent as rows, but {name} has no sparse form: "
+                                              "send the tensor's whole gradient") for tensor in sorted(rows)])
     both = sorted(set(dense) & set(rows))
     if both:
         raise InvalidArgument([FieldViolation(f"grads[{name}]", "sent both dense and as rows") for name in both])

@@ -25,6 +25,12 @@ class Algorithm(Protocol):
     kernel: ClassVar[str]
     """The name of its fused kernel in a backend's `Kernels.fused`."""
 
+    sparse_rows: ClassVar[bool]
+    """Whether a step may carry rows of a 2-D tensor (a lazy update of those rows only).
+    True where the reference has a sparse form (torch's sparse SGD and Adagrad, SparseAdam)
+    and for the algorithms lrctl already served rows with (RMSprop, AdamW); an algorithm
+    without one refuses rows, naming itself."""
+
     def slots(self) -> Mapping[str, float]:
         """Its state slots, in torch's names, each with the value a fresh slot is filled
         with; options that need no slot add none."""

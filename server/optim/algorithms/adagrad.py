@@ -24,6 +24,7 @@ class Adagrad:
     initial_accumulator_value: float = 0.0
     eps: float = 1e-10
     kernel: ClassVar[str] = "adagrad"
+    sparse_rows: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         checks = Checks()

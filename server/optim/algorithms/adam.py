@@ -25,6 +25,7 @@ class Adam:
     amsgrad: bool = False
     decoupled_weight_decay: bool = False
     kernel: ClassVar[str] = "adam"
+    sparse_rows: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         checks = Checks()

@@ -25,6 +25,7 @@ class RMSprop:
     momentum: float = 0.0
     centered: bool = False
     kernel: ClassVar[str] = "rmsprop"
+    sparse_rows: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         checks = Checks()

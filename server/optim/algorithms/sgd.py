@@ -24,6 +24,7 @@ class SGD:
     nesterov: bool = False
     weight_decay: float = 0.0
     kernel: ClassVar[str] = "sgd"
+    sparse_rows: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         checks = Checks()
