@@ -32,7 +32,8 @@ PARAMETERS_POLL_SECONDS = 0.2
 """How often a rank other than 0 looks whether rank 0 has uploaded the parameters yet."""
 
 # Keys of state_dict(); the optimizer and the job handle (a live channel) are not state.
-STATE_KEYS = ("last_epoch", "_step_count", "_last_lr", "base_lrs", "group_scales", "metric")
+STATE_KEYS = ("last_epoch", "_step_count", "_last_lr", "base_lrs", "group_scales", "min_lrs", "metric",
+              "_stepped_since_report", "_job_lr")
 
 
 def set_group_lrs(optimizer: Optimizer, lrs: Sequence[float]) -> None:
@@ -50,10 +51,17 @@ class RemoteLRScheduler(LRScheduler):
     `job.lr` is served from the job's lease, so stepping costs one RPC per `job.horizon` steps
     while nothing changes. On ranks that never call `report()`, call `job.follow()` so the lease
     drops when another rank's report changes the job.
+
+    Per group, as torch's ReduceLROnPlateau: a group added with `optimizer.add_param_group`
+    mid-training keeps its own LR and follows the job's changes from there (its scale is its
+    LR over the job's LR when it first appears), and `min_lrs` (one value, or one per group;
+    a group added later takes the single value, else 0) floors each group's LR. A floor holds
+    at every step, like the policy's `min_lr`: a group's LR is max(job LR x scale, its min_lr).
     """
 
     def __init__(self, optimizer: Optimizer, job: Job, last_epoch: int = -1, *,
-                 group_scales: Sequence[float] | None = None, metric: str | None = None) -> None:
+                 group_scales: Sequence[float] | None = None, min_lrs: float | Sequence[float] = 0.0,
+                 metric: str | None = None) -> None:
         groups = len(optimizer.param_groups)
         scales = [1.0] * groups if group_scales is None else [float(s) for s in group_scales]
         if len(scales) != groups:
@@ -61,17 +69,31 @@ class RemoteLRScheduler(LRScheduler):
         for scale in scales:
             if not (math.isfinite(scale) and scale > 0):
                 raise ValueError(f"Invalid group_scales value: {scale}")
+        floors = [float(min_lrs)] * groups if isinstance(min_lrs, (int, float)) else [float(m) for m in min_lrs]
+        if len(floors) != groups:
+            raise ValueError(f"Invalid min_lrs: {len(floors)} values for {groups} param groups")
+        for floor in floors:
+            if not (math.isfinite(floor) and floor >= 0):
+                raise ValueError(f"Invalid min_lrs value: {floor}")
         if metric is not None and not metric:
             raise ValueError("Invalid metric name: ''")
         self.job = job
         self.group_scales = scales
+        self.min_lrs = floors
+        self._added_group_floor = float(min_lrs) if isinstance(min_lrs, (int, float)) else 0.0
         self.metric = metric
         self.last_decision: Decision | None = None
+        self._stepped_since_report = False
+        self._job_lr: float | None = None
         super().__init__(optimizer, last_epoch)
+        self._stepped_since_report = False
+
+    def step(self, epoch: int | None = None) -> None:  # type: ignore[override]
+        self._stepped_since_report = True
+        super().step(epoch)
 
     def get_lr(self) -> list[float]:
-        lr = self.job.lr(self.last_epoch)
-        return [lr * scale for scale in self.group_scales]
+        return self._group_lrs(self.job.lr(self.last_epoch))
 
     # `step(epoch)` (deprecated in torch) jumps to a step; the job's LR is closed-form anyway.
     _get_closed_form_lr = get_lr
@@ -83,7 +105,9 @@ class RemoteLRScheduler(LRScheduler):
 
     def report(self, metric: float | torch.Tensor | None = None, **metrics: float | torch.Tensor) -> Decision:
         """One report at the current step, like `ReduceLROnPlateau.step(metric)`; the decided LR
-        applies at once. A bare `metric` is named after the job's plateau metric (else its
+        applies at once. With no `step()` since the previous report (or since construction),
+        the report is the next step, as ReduceLROnPlateau.step(metric) counts its own epochs:
+        a loop that only reports gets steps 1, 2, 3, ... A bare `metric` is named after the job's plateau metric (else its
         early-stopping metric). Reporting a step again returns the first decision, which is what
         makes replaying from an older checkpoint safe."""
         values = {name: float(value) for name, value in metrics.items()}
@@ -91,9 +115,12 @@ class RemoteLRScheduler(LRScheduler):
             values[self._metric_name()] = float(metric)
         if not values:
             raise ValueError("report() needs a metric value")
+        if not self._stepped_since_report:
+            self.last_epoch += 1  # a plateau-only loop: each report is the next epoch, as in torch
+        self._stepped_since_report = False
         decision = self.job.report(self.last_epoch, values)
         self.last_decision = decision
-        self._apply([decision.lr * scale for scale in self.group_scales])
+        self._apply(self._group_lrs(decision.lr))
         return decision
 
     def state_dict(self) -> dict[str, Any]:
@@ -121,6 +148,17 @@ class RemoteLRScheduler(LRScheduler):
                 raise ValueError(f"job {self.job.job_id!r} has no plateau or early-stopping metric; "
                                  "name the value: report(val_loss=x)")
         return self.metric
+
+    def _group_lrs(self, job_lr: float) -> list[float]:
+        """Each group's LR for the job's LR `job_lr`, after taking in groups added since the last
+        call: such a group's scale is its own LR over the job's LR last applied."""
+        groups = self.optimizer.param_groups
+        last = job_lr if self._job_lr is None else self._job_lr
+        for group in groups[len(self.group_scales):]:
+            self.group_scales.append(float(group["lr"]) / last if last > 0 else 1.0)
+            self.min_lrs.append(self._added_group_floor)
+        self._job_lr = job_lr
+        return [max(job_lr * scale, floor) for scale, floor in zip(self.group_scales, self.min_lrs, strict=True)]
 
     def _apply(self, lrs: Sequence[float]) -> None:
         set_group_lrs(self.optimizer, lrs)

@@ -192,3 +192,53 @@ def test_grad_scaler_skipped_steps_keep_the_torch_step_count(client: lrctl.Clien
         assert scheduler.get_last_lr()[0] == pytest.approx(twin.get_last_lr()[0], rel=1e-12, abs=0)
         assert scheduler.get_last_lr()[0] == job.lr(step + 1)
     assert scaler.get_scale() < 2.0 ** 10, "the scaler really saw the inf gradients"
+
+
+def group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
+    return [float(group["lr"]) for group in optimizer.param_groups]
+
+
+def test_add_param_group_mid_training_and_reports_without_step_follow_torch(client: lrctl.Client) -> None:
+    """torch's test_add_param_group_does_not_break_reduce_lr_on_plateau, run against torch: a
+    plateau-only loop (report() and no step(), each report is the next epoch as in
+    ReduceLROnPlateau.step(x)) that adds a param group at epoch 8. Before, the report after
+    add_param_group raised `ValueError: zip() argument 2 is shorter`, and every report landed
+    on step 0 and was taken as a retry, so the LR never fell."""
+    job = new_job(client, {"lr": 0.5, "plateau": {"metric": "val_loss", "mode": "min", "threshold_mode": "rel",
+                                                  "threshold": 0.1, "patience": 5, "cooldown": 5}})
+    local_opt, remote_opt = sgd(0.5), sgd(0.5)
+    local = ReduceLROnPlateau(local_opt, mode="min", threshold_mode="rel", threshold=0.1, patience=5, cooldown=5)
+    remote = RemoteLRScheduler(remote_opt, job)
+    metrics = [1.0] * 7 + [0.6] + [0.5] * 12
+    for epoch, value in enumerate(metrics):
+        if epoch == 8:
+            for optimizer in (local_opt, remote_opt):
+                optimizer.add_param_group({"params": [torch.nn.Parameter(torch.rand(2, 3))], "lr": 0.05})
+        local.step(value)
+        remote.report(value)
+        assert remote.last_epoch == epoch + 1
+        assert group_lrs(remote_opt) == pytest.approx(group_lrs(local_opt), rel=1e-12), epoch
+    assert len(remote_opt.param_groups) == 2 and group_lrs(local_opt)[0] < 0.5, "the LR fell, in both groups"
+
+
+def test_per_group_min_lr_follows_torch(client: lrctl.Client) -> None:
+    """ReduceLROnPlateau(min_lr=[...]): each group's LR stops at its own floor while the others
+    go on falling; with step() between reports, as a loop that steps every batch does."""
+    job = new_job(client, {"lr": 0.1, "plateau": {"metric": "val_loss", "factor": 0.5, "patience": 0}})
+    local_opt, remote_opt = (torch.optim.SGD([{"params": [torch.nn.Parameter(torch.zeros(2))], "lr": lr}
+                                              for lr in (0.1, 0.01)]) for _ in range(2))
+    floors = [0.02, 0.0005]
+    local = ReduceLROnPlateau(local_opt, factor=0.5, patience=0, min_lr=floors)
+    remote = RemoteLRScheduler(remote_opt, job, group_scales=[1.0, 0.1], min_lrs=floors)
+    for _ in range(12):
+        for _ in range(3):
+            remote_opt.step()
+            remote.step()
+        local.step(1.0)
+        remote.report(1.0)
+        assert group_lrs(remote_opt) == pytest.approx(group_lrs(local_opt), rel=1e-12)
+    assert group_lrs(remote_opt) == pytest.approx(floors, rel=1e-12), "both groups reached their floors"
+    with pytest.raises(ValueError, match="min_lrs"):
+        RemoteLRScheduler(sgd(groups=2), job, min_lrs=[0.1])
+    with pytest.raises(ValueError, match="min_lrs value"):
+        RemoteLRScheduler(sgd(), job, min_lrs=-1.0)
