@@ -16,8 +16,7 @@ import numpy as np
 from lrctl.server.errors import FieldViolation, InvalidArgument
 
 from .config import Policy
-from .schedules.cosine_restarts import CosineRestarts
-from .schedules.restart_span import RestartSpan
+from .schedules.restart_span import RestartSpan, restarts_of
 from .state import Override, PolicyState
 
 
@@ -89,11 +88,9 @@ def lr_at_step(policy: Policy, state: PolicyState, step: int) -> float:
 
 
 def restarts_between(policy: Policy, after_step: int, up_to_step: int) -> RestartSpan | None:
-    """The cosine warm restarts that begin at steps in (after_step, up_to_step] (None for other
-    schedules), counted without listing them; with steps_per_epoch, a restart is at the first
-    step of its epoch."""
-    if not isinstance(policy.schedule, CosineRestarts):
-        return None
+    """The cosine warm restarts that begin at steps in (after_step, up_to_step], wherever they
+    nest in the schedule (None for schedules without any), counted without listing them;
+    with steps_per_epoch, a restart is at the first step of its epoch."""
     warmup, per_epoch = policy.warmup_steps, policy.steps_per_epoch or 1
-    span = policy.schedule.restarts((after_step - warmup) // per_epoch, (up_to_step - warmup) // per_epoch)
+    span = restarts_of(policy.schedule, (after_step - warmup) // per_epoch, (up_to_step - warmup) // per_epoch)
     return None if span is None else span.shifted(warmup, per_epoch)

@@ -8,7 +8,7 @@ from lrctl.server.validation import Checks, is_int, is_real
 
 from .early_stopping import EarlyStopping
 from .plateau import Plateau
-from .schedules import SCHEDULES, Schedule
+from .schedules import SCHEDULES, PolicyContext, Schedule, with_policy_defaults
 from .schedules.constant import Constant
 from .warmup import Warmup
 
@@ -19,6 +19,8 @@ NONFINITE_METRIC_ACTIONS = ("reject", "skip")
 class Policy:
     """warmup -> schedule x plateau scale -> clamp(min_lr, max_lr) -> override (see compose.lr_at).
 
+    Defaults of the schedule that depend on the rest of the policy (inverse_sqrt's
+    timescale) are filled in here, so `schedule` is the one the LRs come from.
     lr must be > 0: proto3 reads an absent `lr` as 0, and a job that trains at LR 0 by
     accident is worse than a refused policy. When steps_per_epoch > 0 the schedule's
     lengths count epochs of that many steps; warmup steps always count steps.
@@ -54,6 +56,7 @@ class Policy:
                        self.steps_per_epoch, "must be an integer >= 0")
         checks.one_of("on_nonfinite_metric", self.on_nonfinite_metric, NONFINITE_METRIC_ACTIONS)
         checks.raise_if_any()
+        object.__setattr__(self, "schedule", with_policy_defaults(self.schedule, PolicyContext(self.warmup_steps)))
         checks.require(math.isfinite(self.schedule.peak(self.lr)) or self.max_lr is not None, "schedule",
                        self.schedule, "its LR grows past float64's largest value (inf) before step 2^63 - 1: "
                        "use a factor <= 1, or set max_lr to cap it")

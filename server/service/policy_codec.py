@@ -3,8 +3,10 @@
 Field names in the domain configs are the proto's, and each schedule class is registered
 under its member name of Schedule's `kind` oneof, so the translation is generic: an
 absent `optional` field or an empty string takes the domain default (torch's), a repeated
-field becomes a tuple. Violations carry paths relative to the Policy message, nested by
-proto field name ("plateau.factor", "schedule.cosine_restarts.t_0").
+field becomes a tuple. A schedule's `repeated Schedule` field (sequential's and chained's
+`schedules`) is built the same way, child by child. Violations carry paths relative to the
+Policy message, nested by proto field name ("plateau.factor",
+"schedule.sequential.schedules[1].cosine.t_max").
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -32,9 +34,7 @@ def policy_from_proto(msg: policy_pb2.Policy) -> Policy:
     violations: list[FieldViolation] = []
     nested = {name: _build(cls, getattr(msg, name), name, violations)
               for name, cls in _NESTED.items() if msg.HasField(name)}
-    kind = msg.schedule.WhichOneof("kind") if msg.HasField("schedule") else None
-    schedule = Constant() if kind is None else _build(SCHEDULES[kind], getattr(msg.schedule, kind),
-                                                      f"schedule.{kind}", violations)
+    schedule = _schedule(msg.schedule, "schedule", violations)
     policy = _build(Policy, msg, "", violations, schedule=schedule or Constant(), **nested)
     if violations:
         raise InvalidArgument(violations)
@@ -66,6 +66,23 @@ def policy_from_json(text_or_dict: str | bytes | dict[str, Any]) -> tuple[policy
     return msg, policy_from_proto(msg)
 
 
+def _schedule(msg: policy_pb2.Schedule, path: str, violations: list[FieldViolation]) -> Any:
+    """The schedule `msg` holds (Constant when none is set), its nested schedules built first;
+    None with its violations recorded when it or one it holds is bad."""
+    kind = msg.WhichOneof("kind")
+    if kind is None:
+        return Constant()
+    member = getattr(msg, kind)
+    nested: dict[str, tuple[Any, ...]] = {}
+    for field in member.DESCRIPTOR.fields:
+        if field.message_type is policy_pb2.Schedule.DESCRIPTOR:
+            nested[field.name] = tuple(_schedule(child, f"{path}.{kind}.{field.name}[{i}]", violations)
+                                       for i, child in enumerate(getattr(member, field.name)))
+    if any(child is None for children in nested.values() for child in children):
+        return None
+    return _build(SCHEDULES[kind], member, f"{path}.{kind}", violations, **nested)
+
+
 def _build(cls: type, msg: Message, path: str, violations: list[FieldViolation], **extra: Any) -> Any:
     """cls(**scalar fields of msg, **extra), or None with its violations recorded under `path`."""
     try:
@@ -83,17 +100,18 @@ def _required(cls: type) -> frozenset[str]:
 
 
 def scalar_kwargs(msg: Message, required: frozenset[str]) -> dict[str, Any]:
-    """The set scalar and repeated fields of `msg` as keyword arguments (messages are left out).
+    """The set scalar and repeated scalar fields of `msg` as keyword arguments (messages,
+    repeated or not, are left out).
 
     Shared by every codec that turns a proto config into a domain dataclass with defaults.
     """
     kwargs: dict[str, Any] = {}
     for field in msg.DESCRIPTOR.fields:
         value = getattr(msg, field.name)
+        if field.message_type is not None:
+            continue
         if field.is_repeated:
             kwargs[field.name] = tuple(value)
-        elif field.message_type is not None:
-            continue
         elif field.has_presence and not msg.HasField(field.name):
             continue
         elif field.type == FieldDescriptor.TYPE_STRING and value == "" and field.name not in required:
@@ -116,31 +134,51 @@ def _unknown_fields(data: dict[str, Any], desc: Descriptor, prefix: str) -> Iter
             yield FieldViolation(path, f'Unknown field "{key}" in {desc.full_name}')
         elif field.message_type is not None and not field.is_repeated and isinstance(value, dict):
             yield from _unknown_fields(value, field.message_type, f"{prefix}.{field.name}" if prefix else field.name)
+        elif field.message_type is not None and field.is_repeated and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    yield from _unknown_fields(item, field.message_type, f"{prefix}.{field.name}[{i}]")
 
 
-def _parse_error_path(message: str, data: dict[str, Any]) -> str:
+def _parse_error_path(message: str, data: Any, desc: Descriptor = policy_pb2.Policy.DESCRIPTOR) -> str:
     """The proto path of the field a json_format.ParseError is about.
 
     ParseError names the fields it was parsing ("Failed to parse schedule field: Failed to
-    parse t_0 field: ...") but skips the oneof member in between; the data fills it in.
+    parse t_0 field: ...") but skips the oneof member in between and a list's index; the
+    data fills them in (the index is the first item that fails to parse on its own).
     """
     parts: list[str] = []
-    desc: Descriptor | None = policy_pb2.Policy.DESCRIPTOR
+    current: Descriptor | None = desc
     node: Any = data
     for key in _PARSE_FIELD.findall(message):
-        if desc is None:
+        if current is None:
             break
-        field = _field(desc, key)
+        field = _field(current, key)
         if field is None and isinstance(node, dict):
             for outer_key, inner in node.items():
-                outer = _field(desc, outer_key)
+                outer = _field(current, outer_key)
                 if outer is not None and outer.message_type is not None and _field(outer.message_type, key):
                     parts.append(outer.name)
-                    desc, node, field = outer.message_type, inner, _field(outer.message_type, key)
+                    current, node, field = outer.message_type, inner, _field(outer.message_type, key)
                     break
         if field is None:
             break
         parts.append(field.name)
         node = node.get(key) if isinstance(node, dict) else None
-        desc = field.message_type
+        if field.message_type is not None and field.is_repeated and isinstance(node, list):
+            return ".".join(parts) + _failing_item(node, field.message_type)
+        current = field.message_type
     return ".".join(parts)
+
+
+def _failing_item(items: list[Any], desc: Descriptor) -> str:
+    """"[i].path" of the first of `items` (messages of type `desc`) that fails to parse."""
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            return f"[{i}]"
+        try:
+            json_format.ParseDict(item, message_factory.GetMessageClass(desc)())
+        except json_format.ParseError as exc:
+            inner = _parse_error_path(str(exc), item, desc)
+            return f"[{i}].{inner}" if inner else f"[{i}]"
+    return ""

@@ -291,3 +291,33 @@ def test_a_bare_host_dials_port_50051() -> None:
     assert result.returncode == 1
     assert one_line(result) == ("lrctl: cannot connect to 127.0.0.1:50051 (connection refused): is `lrctl serve` "
                                 "running at 127.0.0.1:50051?")
+
+
+def test_preview_shows_wsd_and_nested_sequential_policies_as_the_domain_computes_them(tmp_path: pathlib.Path) -> None:
+    """Every step's LR in the table is the domain's lr_at (to the table's 6 digits), and the
+    restarts of a cosine_restarts nested in a sequential are events, counted from its own
+    milestone (30: restarts at 70 and 110, none at 150 where it ends). The restarts a report
+    passes are one event at the last of them, so a report at 90 splits them into two."""
+    from lrctl.server.policies import PolicyState, lr_at
+    from lrctl.server.service.policy_codec import policy_from_json
+
+    wsd = {"lr": 0.1, "warmup": {"steps": 20, "start_factor": 0.1},
+           "schedule": {"wsd": {"stable_steps": 100, "decay_steps": 150, "decay_type": "1-sqrt", "min_lr_ratio": 0.05}}}
+    sequential = {"lr": 0.1, "plateau": {"metric": "loss", "patience": 100},
+                  "schedule": {"sequential": {"milestones": [30, 150], "schedules": [
+                      {"linear": {"start_factor": 0.2, "total_iters": 30}}, {"cosine_restarts": {"t_0": 40}},
+                      {"chained": {"schedules": [{"cyclic": {"max_lr": 0.5, "step_size_up": 10}},
+                                                 {"exponential": {"gamma": 0.99}}]}}]}}}
+    for source, restarts in ((wsd, []), (sequential, [70, 110])):
+        path = tmp_path / "policy.json"
+        path.write_text(json.dumps(source))
+        metrics = tmp_path / "metrics.json"
+        metrics.write_text(json.dumps([{"step": 90, "loss": 1.0}] if "plateau" in source else []))
+        result = run_cli("preview", str(path), "--steps", "300", "--every", "1", "--metrics", str(metrics))
+        assert result.returncode == 0, result.stderr
+        rows = [line.split() for line in result.stdout.splitlines()[1:] if line[:1].isdigit()]
+        assert [int(row[0]) for row in rows] == list(range(300))
+        _, policy = policy_from_json(source)
+        np.testing.assert_allclose([float(row[1]) for row in rows], lr_at(policy, PolicyState(), np.arange(300)),
+                                   rtol=5e-6)
+        assert [int(row[0]) for row in rows if row[2:] == ["restart"]] == restarts

@@ -12,15 +12,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lrctl.server.errors import InvalidArgument
-from lrctl.server.policies import (Constant, Cosine, CosineRestarts, Exponential, Linear, MultiStep, OneCycle,
-                                   Override, Piecewise, Plateau, Policy, PolicyState, Polynomial, StepDecay, Warmup,
-                                   check_lrs_finite, initial_state, lr_at, observe)
+from lrctl.server.policies import (Chained, Constant, Cosine, CosineRestarts, Cyclic, Exponential, InverseSqrt,
+                                   InverseTime, Linear, MultiStep, OneCycle, Override, Piecewise, Plateau, Policy,
+                                   PolicyState, Polynomial, Sequential, StepDecay, Warmup, Wsd, check_lrs_finite,
+                                   initial_state, lr_at, observe)
 from lrctl.server.policies.compose import lr_ceiling
 
 LAST = 2**63 - 1
 GROWTH = st.sampled_from([0.1, 0.5, 1.0, 1.0001, 2.0, 10.0]) | st.floats(1e-3, 1e3)
-SCHEDULES = st.one_of(
+LEAVES = st.one_of(
     st.builds(Constant),
+    st.builds(Constant, factor=st.none() | st.floats(0, 1), total_iters=st.none() | st.integers(1, LAST)),
     st.builds(Exponential, gamma=GROWTH),
     st.builds(Exponential, k=st.floats(-1.0, 1.0)),
     st.builds(StepDecay, step_size=st.integers(1, 2**62) | st.integers(1, 100), gamma=GROWTH),
@@ -33,9 +35,34 @@ SCHEDULES = st.one_of(
     st.builds(OneCycle, total_steps=st.integers(1, 10**6), max_lr=st.none() | st.floats(1e-4, 1e3),
               div_factor=st.floats(0.01, 100), final_div_factor=st.floats(0.01, 1e4)),
     st.builds(Polynomial, total_iters=st.integers(1, 10**6), power=st.floats(0, 5)),
+    st.builds(Polynomial, total_iters=st.integers(1, LAST), power=st.floats(0, 5), end_lr=st.floats(0, 1e3),
+              cycle=st.booleans()),
+    st.builds(Cosine, t_max=st.integers(1, LAST), eta_min=st.floats(0, 10), hold_after_t_max=st.booleans()),
     st.builds(Piecewise, boundaries=st.just((10, 1000)), factors=st.lists(st.floats(0, 1e3), min_size=3, max_size=3)
               .map(tuple)),
+    st.builds(Wsd, stable_steps=st.integers(0, LAST // 2), decay_steps=st.integers(1, LAST // 2),
+              decay_type=st.sampled_from(["cosine", "linear", "1-sqrt"]), min_lr_ratio=st.floats(0, 1)),
+    st.builds(Cyclic, max_lr=st.floats(1e-6, 1e3), base_lr=st.none() | st.floats(0, 1e3),
+              step_size_up=st.integers(1, 2**40), step_size_down=st.none() | st.integers(0, 2**40),
+              mode=st.sampled_from(["triangular", "triangular2", "exp_range"]), gamma=st.floats(1e-3, 1.0)),
+    st.builds(InverseSqrt, timescale=st.none() | st.integers(1, 2**32 - 1)),
+    st.builds(InverseTime, decay_steps=st.integers(1, LAST), decay_rate=st.floats(0, 1e6), staircase=st.booleans()),
 )
+
+
+def _sequential(children: list) -> st.SearchStrategy:
+    milestones = st.lists(st.integers(1, LAST), min_size=len(children) - 1, max_size=len(children) - 1, unique=True)
+    return st.builds(Sequential, schedules=st.just(tuple(children)), milestones=milestones.map(sorted).map(tuple))
+
+
+def _trees(children: st.SearchStrategy) -> st.SearchStrategy:
+    """Sequential and chained schedules of up to 4 `children`."""
+    kids = st.lists(children, min_size=1, max_size=4)
+    return kids.flatmap(_sequential) | st.builds(Chained, schedules=kids.map(tuple))
+
+
+SCHEDULES = LEAVES | _trees(LEAVES) | _trees(LEAVES | _trees(LEAVES))
+"""Every leaf schedule, and trees of them two deep."""
 PLATEAUS = st.none() | st.builds(Plateau, metric=st.just("loss"), patience=st.integers(0, 1),
                                  factor=st.sampled_from([0.5, 1e-3]), increase_factor=st.sampled_from([0.0, 1e6]),
                                  increase_patience=st.just(0), increase_max_lr=st.sampled_from([1.0, 1e300]),
@@ -82,8 +109,13 @@ def test_every_step_of_every_accepted_policy_has_a_finite_lr_at_or_above_zero(
     assert np.all(lrs <= lr_ceiling(policy, state.plateau.highest_scale, state.override) * (1 + 1e-9))
 
 
-@pytest.mark.parametrize("schedule", [Exponential(gamma=10), Exponential(gamma=1 + 1e-12), Exponential(k=-1e-9),
-                                      StepDecay(step_size=10, gamma=1.01), CosineRestarts(t_0=1000, peak_decay=1.1)])
+@pytest.mark.parametrize("schedule", [
+    Exponential(gamma=10), Exponential(gamma=1 + 1e-12), Exponential(k=-1e-9), StepDecay(step_size=10, gamma=1.01),
+    CosineRestarts(t_0=1000, peak_decay=1.1),
+    Sequential(schedules=(Constant(), Exponential(gamma=1.01)), milestones=(100,)),
+    Chained(schedules=(Cosine(t_max=50), Sequential(schedules=(CosineRestarts(t_0=10, peak_decay=1.5),)))),
+    Chained(schedules=(MultiStep(milestones=(1,), gamma=1e200), MultiStep(milestones=(2,), gamma=1e200))),
+])
 def test_a_schedule_that_grows_without_bound_is_refused_unless_max_lr_caps_it(schedule) -> None:
     with pytest.raises(InvalidArgument) as refused:
         Policy(lr=0.1, schedule=schedule)

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from lrctl.server.policies.scale_history import ScaleHistory
 from lrctl.server.policies import (
-    Constant, Cosine, CosineRestarts, EarlyStoppingState, Exponential, Linear, MultiStep, OneCycle, Override,
-    Piecewise, Plateau, PlateauState, Policy, PolicyState, Polynomial, StepDecay, Warmup, initial_state, lr_at,
-    lr_at_step, observe, state_from_dict, state_to_dict,
+    Chained, Constant, Cosine, CosineRestarts, Cyclic, EarlyStoppingState, Exponential, InverseSqrt, InverseTime, Linear,
+    MultiStep, OneCycle, Override, Piecewise, Plateau, PlateauState, Policy, PolicyState, Polynomial, Sequential,
+    StepDecay, Warmup, Wsd, initial_state, lr_at, lr_at_step, observe, state_from_dict, state_to_dict,
 )
 
 SCHEDULE_EXAMPLES = [
@@ -19,6 +19,16 @@ SCHEDULE_EXAMPLES = [
     Piecewise(boundaries=(10, 30), factors=(1.0, 0.5, 0.2), interpolation="linear"), Polynomial(total_iters=50),
     Linear(start_factor=0.25, total_iters=20), Cosine(t_max=37, eta_min=1e-4), OneCycle(total_steps=80),
     CosineRestarts(t_0=9, t_mult=1.7, peak_decay=0.8), CosineRestarts(t_0=5, t_mult=2),
+    Constant(factor=0.5, total_iters=7), Polynomial(total_iters=40, power=2.0, end_lr=1e-3, cycle=True),
+    Cosine(t_max=20, eta_min=1e-3, hold_after_t_max=True),
+    Wsd(stable_steps=30, decay_steps=40, decay_type="1-sqrt", min_lr_ratio=0.1),
+    Cyclic(max_lr=0.5, step_size_up=7, step_size_down=3, mode="triangular2"),
+    Cyclic(max_lr=0.05, base_lr=0.2, step_size_up=11, mode="exp_range", gamma=0.99),
+    InverseSqrt(timescale=25), InverseTime(decay_steps=10, decay_rate=0.5, staircase=True),
+    Sequential(schedules=(Linear(start_factor=0.1, total_iters=10), CosineRestarts(t_0=7),
+                          Chained(schedules=(StepDecay(step_size=5, gamma=0.5), Cyclic(max_lr=0.3, step_size_up=4)))),
+               milestones=(10, 60)),
+    Chained(schedules=(Exponential(gamma=0.99), Sequential(schedules=(Constant(), Cosine(t_max=30)), milestones=(20,)))),
 ]
 """At least one of every registered schedule (test_schedule_registry holds it to that)."""
 SCHEDULES = st.sampled_from(SCHEDULE_EXAMPLES)

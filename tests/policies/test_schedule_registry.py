@@ -26,19 +26,27 @@ def test_each_message_field_is_a_field_of_its_schedule(member: str) -> None:
     assert {f.name for f in message.fields} <= {f.name for f in dataclasses.fields(policies.SCHEDULES[member])}
 
 
+def _write(schedule: object, msg: policy_pb2.Schedule) -> None:
+    """`schedule` into `msg` field by field, the schedules it holds into their own messages."""
+    target = getattr(msg, policies.SCHEDULES.name_of(schedule))
+    target.SetInParent()
+    for field in dataclasses.fields(schedule):
+        value = getattr(schedule, field.name)
+        if isinstance(value, tuple) and all(isinstance(v, policies.SCHEDULES.types()) for v in value) and value:
+            for child in value:
+                _write(child, getattr(target, field.name).add())
+        elif isinstance(value, tuple):
+            getattr(target, field.name).extend(value)
+        elif value is not None:
+            setattr(target, field.name, value)
+
+
 def test_the_codec_finds_each_schedule_under_its_member_name() -> None:
     for member in MEMBERS:
         cls = policies.SCHEDULES[member]
         example = next(s for s in SCHEDULE_EXAMPLES if type(s) is cls)
         msg = policy_pb2.Policy(lr=0.1)
-        target = getattr(msg.schedule, member)
-        target.SetInParent()
-        for field in dataclasses.fields(example):
-            value = getattr(example, field.name)
-            if isinstance(value, tuple):
-                getattr(target, field.name).extend(value)
-            elif value is not None:
-                setattr(target, field.name, value)
+        _write(example, msg.schedule)
         assert policy_from_proto(msg).schedule == example, member
 
 

@@ -10,7 +10,8 @@ module here and its proto message.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,6 +29,21 @@ class Schedule(Protocol):
         """The largest LR at any time in [0, 2^63 - 1] (float64; inf where it overflows), so a
         policy whose LR would reach inf is refused when it is made, not served."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyContext:
+    """What a schedule's defaults may depend on besides its own fields."""
+
+    warmup_steps: int
+
+
+def with_policy_defaults(schedule: Any, context: PolicyContext) -> Any:
+    """`schedule` with the defaults that depend on its policy filled in (inverse_sqrt's
+    timescale is the warmup's steps): its `with_policy_defaults(context)` where it has one,
+    else itself. Policy applies it once, at construction; nested schedules pass it on."""
+    hook = getattr(schedule, "with_policy_defaults", None)
+    return schedule if hook is None else hook(context)
 
 
 SCHEDULES = OneofRegistry("Schedule.kind")

@@ -30,3 +30,21 @@ def merged(spans: list["RestartSpan | None"]) -> RestartSpan | None:
     if not present:
         return None
     return RestartSpan(sum(span.count for span in present), present[0].first, present[-1].last)
+
+
+def overlaid(spans: list["RestartSpan | None"]) -> RestartSpan | None:
+    """The spans of schedules that run over the same times (a chain's), as one: the counts
+    add up (two restarting at one time count twice, an upper bound that stays O(1) to
+    compute), first and last are the earliest and the latest (None when there are none)."""
+    present = [span for span in spans if span is not None]
+    if not present:
+        return None
+    return RestartSpan(sum(span.count for span in present), min(span.first for span in present),
+                       max(span.last for span in present))
+
+
+def restarts_of(schedule: object, after: int, up_to: int) -> RestartSpan | None:
+    """The warm restarts `schedule` passes at its times in (after, up_to]: its `restarts` where
+    it has one (cosine_restarts; sequential and chained ask their children), else None."""
+    restarts = getattr(schedule, "restarts", None)
+    return None if restarts is None else restarts(after, up_to)
