@@ -6,7 +6,7 @@ import pytest
 
 from lrctl.server import optim
 from tests.optim._torch_peer import (
-    CASES, FUSED, REFERENCE, initial_params, max_rel_error, run_lrctl, run_torch, schedule,
+    CASES, FUSED, REFERENCE, TORCH_CASES, initial_params, max_rel_error, run_lrctl, run_torch, schedule,
 )
 
 STEPS = 200
@@ -15,13 +15,18 @@ STEPS = 200
 # headroom for other seeds and is far below what a wrong equation or scalar produces (>1e-3).
 RTOL = 4e-6
 
+JOB_SCALARS = {"mu_product"}
+"""Per-parameter 0-d state torch keeps and lrctl derives from the job's step instead (NAdam's
+mu_product: tests/optim/test_nadam.py holds it to torch's)."""
+
 
 @pytest.mark.parametrize("backend", [REFERENCE, FUSED], ids=["reference", "fused"])
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", list(TORCH_CASES))
 def test_matches_torch_after_200_steps(case: str, backend) -> None:
-    algorithm, torch_class, kwargs = CASES[case]
+    algorithm, torch_class, kwargs = TORCH_CASES[case]
     params, (lrs, grads) = initial_params(7), schedule(STEPS, seed=7)
     theirs, their_slots = run_torch(torch_class, kwargs, params, lrs, grads, foreach=False)
+    their_slots = {name: slot for name, slot in their_slots.items() if name not in JOB_SCALARS}
     ours, state = run_lrctl(optim.OptimizerConfig(algorithm), backend, params, lrs, grads)
     assert state.step == STEPS
     assert set(their_slots) == set(state.slots)
