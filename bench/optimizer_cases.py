@@ -2,6 +2,7 @@
 and how one size's timings become rates and ratios (vs torch and vs the memory bound)."""
 from __future__ import annotations
 
+import functools
 import statistics
 from typing import Any, Callable
 
@@ -17,17 +18,31 @@ VARIANTS = {"sgd": ("SGD-nesterov", optim.SGD(momentum=0.9, nesterov=True), {"mo
 """Algorithms timed away from torch's defaults (plain SGD keeps no state), with torch's kwargs."""
 
 
-def _cases() -> dict[str, tuple[Any, type, dict[str, Any]]]:
-    """label: (lrctl algorithm, the torch class it is named after, torch kwargs), for every
-    registered algorithm: at torch's defaults unless VARIANTS says otherwise."""
+def _peer(name: str, cls: type) -> Any:
+    """The torch class an algorithm is named after or, for one torch does not ship (Lion), the
+    optax optimizer of its member name."""
+    if hasattr(torch.optim, cls.__name__):
+        return getattr(torch.optim, cls.__name__)
+    import optax
+
+    return getattr(optax, name)
+
+
+def _cases() -> dict[str, tuple[Any, Any, dict[str, Any]]]:
+    """label: (lrctl algorithm, its peer (`_peer`), the peer's kwargs), for every registered
+    algorithm: at the peer's defaults unless VARIANTS says otherwise."""
     cases = {}
     for name, cls in optim.ALGORITHMS.items():
         label, algorithm, kwargs = VARIANTS.get(name, (cls.__name__, cls(), {}))
-        cases[label] = (algorithm, getattr(torch.optim, cls.__name__), kwargs)
+        cases[label] = (algorithm, _peer(name, cls), kwargs)
     return cases
 
 
 OPTIMIZERS = _cases()
+
+TORCH_PEERED = [label for label, (_, peer, _) in OPTIMIZERS.items()
+                if isinstance(peer, type) and issubclass(peer, torch.optim.Optimizer)]
+"""The labels whose peer is torch (the GPU benchmark's: optax here is JAX on the CPU)."""
 
 
 def bytes_per_element(algorithm: Any) -> int:
@@ -60,7 +75,8 @@ def contenders(name: str, n: int, backend: Any, param: torch.Tensor,
     """The three steps timed for optimizer `name` on `n` random elements: lrctl's fused
     "kernel" alone, its whole `optim.update` (both on `backend`'s arrays, warmed up once:
     compilation, cached tables), and "torch" on `param`/`grad` (fused where torch has it, else
-    foreach: the flavour is returned). `param` and `grad` hold the same random values."""
+    foreach; for an optax peer, its update jitted by JAX on the CPU: the flavour is returned).
+    `param` and `grad` hold the same random values."""
     algorithm, torch_class, kwargs = OPTIMIZERS[name]
     xp = backend.xp
     params, grads = xp.array(param.detach().cpu().numpy()), xp.array(grad.cpu().numpy())  # copies: torch's stay apart
@@ -74,6 +90,8 @@ def contenders(name: str, n: int, backend: Any, param: torch.Tensor,
     def update() -> None:
         optim.update(config, params, grads, state, LR, backend=backend)
 
+    if name not in TORCH_PEERED:
+        return {"kernel": kernel, "update": update, "torch": _optax_step(torch_class, kwargs, param, grad)}, "optax-jit"
     param.grad = grad
     try:
         opt, flavour = torch_class([param], lr=LR, fused=True, **kwargs), "fused"
@@ -82,6 +100,31 @@ def contenders(name: str, n: int, backend: Any, param: torch.Tensor,
         opt, flavour = torch_class([param], lr=LR, foreach=True, **kwargs), "foreach"
         opt.step()
     return {"kernel": kernel, "update": update, "torch": opt.step}, flavour
+
+
+def _optax_step(make: Callable[..., Any], kwargs: dict[str, Any], param: torch.Tensor,
+                grad: torch.Tensor) -> Callable[[], object]:
+    """One step of optax optimizer `make` on JAX CPU arrays copied from `param`/`grad`: its
+    update and apply_updates jitted into one XLA computation (donating the parameter and
+    state buffers, so it updates in place as torch and lrctl do), run to completion."""
+    import jax
+    import optax
+
+    optimizer = make(LR, **kwargs)
+    held = {"params": jax.numpy.asarray(param.detach().cpu().numpy()), "grads": jax.numpy.asarray(grad.cpu().numpy())}
+    held["state"] = optimizer.init(held["params"])
+
+    @functools.partial(jax.jit, donate_argnums=(0, 1))
+    def step(params, state, grads):
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state
+
+    def run() -> None:
+        held["params"], held["state"] = step(held["params"], held["state"], held["grads"])
+        jax.block_until_ready(held["params"])
+
+    run()
+    return run
 
 
 def random_tensors(n: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

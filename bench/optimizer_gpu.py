@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from lrctl.server.backends import Backend, cuda_backend, cupy_kernels
-from optimizer_cases import OPTIMIZERS, contenders, random_tensors, summary
+from optimizer_cases import TORCH_PEERED, contenders, random_tensors, summary
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "optimizer_gpu.json"
 SIZES = (1_000_000, 10_000_000, 50_000_000, 100_000_000)
@@ -109,7 +109,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES), help="elements per buffer")
-    parser.add_argument("--only", nargs="*", choices=list(OPTIMIZERS), default=list(OPTIMIZERS))
+    parser.add_argument("--only", nargs="*", choices=TORCH_PEERED, default=TORCH_PEERED,
+                        help="optimizers with a torch peer (optax, Lion's peer, runs on the CPU here)")
     args = parser.parse_args()
     backend = _backend_or_exit()
     cupy = backend.xp

@@ -157,7 +157,115 @@ def adam(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, bounds, scales, clip, step_s
             pc[i] = pi - step_size * m / (np.sqrt(v) / bias_correction2_sqrt + eps)
 
 
-FUSED = {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam}
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+def nadam(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta2, one_minus_beta2,
+          bias_correction2, eps, weight_decay, param_decay, grad_step, avg_step):
+    starts, stops, segs = chunk_table(bounds, CHUNK)
+    for c in prange(starts.size):
+        scale, lo, hi = scales[segs[c]], starts[c], stops[c]
+        pc, gc, mc, vc = p[lo:hi], g[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for i in range(pc.size):
+            gi = _grad(gc[i], scale, clip)
+            pi = pc[i]
+            if param_decay != 1:
+                pi = pi * param_decay
+            if weight_decay != 0:
+                gi = gi + weight_decay * pi
+            m = mc[i]
+            m = m + one_minus_beta1 * (gi - m)
+            mc[i] = m
+            v = vc[i] * beta2 + one_minus_beta2 * gi * gi
+            vc[i] = v
+            denom = np.sqrt(v / bias_correction2) + eps
+            pi = pi - grad_step * gi / denom
+            pc[i] = pi - avg_step * m / denom
+
+
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+def radam(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta2, one_minus_beta2,
+          bias_correction1, lr, bias_correction2_sqrt, eps, rect, weight_decay, param_decay, rectified):
+    starts, stops, segs = chunk_table(bounds, CHUNK)
+    one = np.float32(1.0)
+    for c in prange(starts.size):
+        scale, lo, hi = scales[segs[c]], starts[c], stops[c]
+        pc, gc, mc, vc = p[lo:hi], g[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for i in range(pc.size):
+            gi = _grad(gc[i], scale, clip)
+            pi = pc[i]
+            if param_decay != 1:
+                pi = pi * param_decay
+            if weight_decay != 0:
+                gi = gi + weight_decay * pi
+            m = mc[i]
+            m = m + one_minus_beta1 * (gi - m)
+            mc[i] = m
+            v = vc[i] * beta2 + one_minus_beta2 * gi * gi
+            vc[i] = v
+            step = m / bias_correction1 * lr
+            if rectified:
+                step = step * (one / (np.sqrt(v) + eps) * bias_correction2_sqrt) * rect
+            pc[i] = pi - step
+
+
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+def adamax(p, g, exp_avg, exp_inf, bounds, scales, clip, one_minus_beta1, beta2, eps, weight_decay, clr):
+    starts, stops, segs = chunk_table(bounds, CHUNK)
+    for c in prange(starts.size):
+        scale, lo, hi = scales[segs[c]], starts[c], stops[c]
+        pc, gc, mc, uc = p[lo:hi], g[lo:hi], exp_avg[lo:hi], exp_inf[lo:hi]
+        for i in range(pc.size):
+            gi = _grad(gc[i], scale, clip)
+            if weight_decay != 0:
+                gi = gi + weight_decay * pc[i]
+            m = mc[i]
+            m = m + one_minus_beta1 * (gi - m)
+            mc[i] = m
+            u = uc[i] * beta2
+            a = abs(gi) + eps
+            if a > u:
+                u = a
+            uc[i] = u
+            pc[i] = pc[i] - clr * m / u
+
+
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+def adadelta(p, g, square_avg, acc_delta, bounds, scales, clip, lr, rho, one_minus_rho, eps, weight_decay):
+    starts, stops, segs = chunk_table(bounds, CHUNK)
+    for c in prange(starts.size):
+        scale, lo, hi = scales[segs[c]], starts[c], stops[c]
+        pc, gc, sqc, accc = p[lo:hi], g[lo:hi], square_avg[lo:hi], acc_delta[lo:hi]
+        for i in range(pc.size):
+            gi = _grad(gc[i], scale, clip)
+            if weight_decay != 0:
+                gi = gi + weight_decay * pc[i]
+            sq = sqc[i] * rho + one_minus_rho * gi * gi
+            sqc[i] = sq
+            acc = accc[i]
+            delta = np.sqrt(acc + eps) / np.sqrt(sq + eps) * gi
+            accc[i] = acc * rho + one_minus_rho * delta * delta
+            pc[i] = pc[i] - lr * delta
+
+
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+def lion(p, g, exp_avg, bounds, scales, clip, lr, one_minus_b1, b1, one_minus_b2, b2, weight_decay):
+    starts, stops, segs = chunk_table(bounds, CHUNK)
+    for c in prange(starts.size):
+        scale, lo, hi = scales[segs[c]], starts[c], stops[c]
+        pc, gc, mc = p[lo:hi], g[lo:hi], exp_avg[lo:hi]
+        for i in range(pc.size):
+            gi = _grad(gc[i], scale, clip)
+            m = mc[i]
+            x = one_minus_b1 * gi + b1 * m
+            update = np.sign(x)
+            mc[i] = one_minus_b2 * gi + b2 * m
+            pi = pc[i]
+            if weight_decay != 0:
+                update = update + weight_decay * pi
+            pc[i] = pi - lr * update
+
+
+FUSED = {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam, "nadam": nadam, "radam": radam,
+         "adamax": adamax, "adadelta": adadelta, "lion": lion}
 """The step kernels by the name algorithms give as their `kernel`."""
 
 

@@ -135,3 +135,106 @@ extern "C" __global__ void adam(float* p, const float* g, float* exp_avg, float*
         p[i] = pi - step_size * m / (sqrtf(v) / bias_correction2_sqrt + eps);
     }
 }
+
+extern "C" __global__ void nadam(float* p, const float* g, float* exp_avg, float* exp_avg_sq,
+                                 const long long* starts, const long long* stops, const long long* segs,
+                                 const float* scales, float clip, float one_minus_beta1, float beta2,
+                                 float one_minus_beta2, float bias_correction2, float eps, float weight_decay,
+                                 float param_decay, float grad_step, float avg_step) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        float gi = clipped_grad(g[i], scale, clip);
+        float pi = p[i];
+        if (param_decay != 1.0f) pi = pi * param_decay;
+        if (weight_decay != 0.0f) gi = gi + weight_decay * pi;
+        float m = exp_avg[i];
+        m = m + one_minus_beta1 * (gi - m);
+        exp_avg[i] = m;
+        const float v = exp_avg_sq[i] * beta2 + one_minus_beta2 * gi * gi;
+        exp_avg_sq[i] = v;
+        const float denom = sqrtf(v / bias_correction2) + eps;
+        pi = pi - grad_step * gi / denom;
+        p[i] = pi - avg_step * m / denom;
+    }
+}
+
+extern "C" __global__ void radam(float* p, const float* g, float* exp_avg, float* exp_avg_sq,
+                                 const long long* starts, const long long* stops, const long long* segs,
+                                 const float* scales, float clip, float one_minus_beta1, float beta2,
+                                 float one_minus_beta2, float bias_correction1, float lr,
+                                 float bias_correction2_sqrt, float eps, float rect, float weight_decay,
+                                 float param_decay, int rectified) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        float gi = clipped_grad(g[i], scale, clip);
+        float pi = p[i];
+        if (param_decay != 1.0f) pi = pi * param_decay;
+        if (weight_decay != 0.0f) gi = gi + weight_decay * pi;
+        float m = exp_avg[i];
+        m = m + one_minus_beta1 * (gi - m);
+        exp_avg[i] = m;
+        const float v = exp_avg_sq[i] * beta2 + one_minus_beta2 * gi * gi;
+        exp_avg_sq[i] = v;
+        float step = m / bias_correction1 * lr;
+        if (rectified) step = step * (1.0f / (sqrtf(v) + eps) * bias_correction2_sqrt) * rect;
+        p[i] = pi - step;
+    }
+}
+
+extern "C" __global__ void adamax(float* p, const float* g, float* exp_avg, float* exp_inf, const long long* starts,
+                                  const long long* stops, const long long* segs, const float* scales, float clip,
+                                  float one_minus_beta1, float beta2, float eps, float weight_decay, float clr) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        float gi = clipped_grad(g[i], scale, clip);
+        if (weight_decay != 0.0f) gi = gi + weight_decay * p[i];
+        float m = exp_avg[i];
+        m = m + one_minus_beta1 * (gi - m);
+        exp_avg[i] = m;
+        float u = exp_inf[i] * beta2;
+        const float a = fabsf(gi) + eps;
+        if (a > u) u = a;
+        exp_inf[i] = u;
+        p[i] = p[i] - clr * m / u;
+    }
+}
+
+extern "C" __global__ void adadelta(float* p, const float* g, float* square_avg, float* acc_delta,
+                                    const long long* starts, const long long* stops, const long long* segs,
+                                    const float* scales, float clip, float lr, float rho, float one_minus_rho,
+                                    float eps, float weight_decay) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        float gi = clipped_grad(g[i], scale, clip);
+        if (weight_decay != 0.0f) gi = gi + weight_decay * p[i];
+        const float sq = square_avg[i] * rho + one_minus_rho * gi * gi;
+        square_avg[i] = sq;
+        const float acc = acc_delta[i];
+        const float delta = sqrtf(acc + eps) / sqrtf(sq + eps) * gi;
+        acc_delta[i] = acc * rho + one_minus_rho * delta * delta;
+        p[i] = p[i] - lr * delta;
+    }
+}
+
+// sign() as NumPy's: +-1, and zero (or NaN) passed through.
+extern "C" __global__ void lion(float* p, const float* g, float* exp_avg, const long long* starts,
+                                const long long* stops, const long long* segs, const float* scales, float clip,
+                                float lr, float one_minus_b1, float b1, float one_minus_b2, float b2,
+                                float weight_decay) {
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        const float gi = clipped_grad(g[i], scale, clip);
+        const float m = exp_avg[i];
+        const float x = one_minus_b1 * gi + b1 * m;
+        float update = x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : x);
+        exp_avg[i] = one_minus_b2 * gi + b2 * m;
+        const float pi = p[i];
+        if (weight_decay != 0.0f) update = update + weight_decay * pi;
+        p[i] = pi - lr * update;
+    }
+}

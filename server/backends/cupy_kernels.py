@@ -233,5 +233,39 @@ def kernels(launch: Launch | None = None, *, chunk: int = CHUNK, threads: int = 
                     (f32(clip), f32(step_size), f32(one_minus_beta1), f32(beta2), f32(one_minus_beta2),
                      f32(bias_correction2_sqrt), f32(eps), f32(weight_decay), f32(param_decay), _flag(amsgrad)))
 
+    def nadam(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta2, one_minus_beta2,
+              bias_correction2, eps, weight_decay, param_decay, grad_step, avg_step) -> None:
+        launch_step("nadam", bounds, scales,
+                    {"p": (p, True), "g": (g, True), "exp_avg": (exp_avg, True), "exp_avg_sq": (exp_avg_sq, True)},
+                    (f32(clip), f32(one_minus_beta1), f32(beta2), f32(one_minus_beta2), f32(bias_correction2),
+                     f32(eps), f32(weight_decay), f32(param_decay), f32(grad_step), f32(avg_step)))
+
+    def radam(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta2, one_minus_beta2,
+              bias_correction1, lr, bias_correction2_sqrt, eps, rect, weight_decay, param_decay, rectified) -> None:
+        launch_step("radam", bounds, scales,
+                    {"p": (p, True), "g": (g, True), "exp_avg": (exp_avg, True), "exp_avg_sq": (exp_avg_sq, True)},
+                    (f32(clip), f32(one_minus_beta1), f32(beta2), f32(one_minus_beta2), f32(bias_correction1),
+                     f32(lr), f32(bias_correction2_sqrt), f32(eps), f32(rect), f32(weight_decay), f32(param_decay),
+                     _flag(rectified)))
+
+    def adamax(p, g, exp_avg, exp_inf, bounds, scales, clip, one_minus_beta1, beta2, eps, weight_decay,
+               clr) -> None:
+        launch_step("adamax", bounds, scales,
+                    {"p": (p, True), "g": (g, True), "exp_avg": (exp_avg, True), "exp_inf": (exp_inf, True)},
+                    (f32(clip), f32(one_minus_beta1), f32(beta2), f32(eps), f32(weight_decay), f32(clr)))
+
+    def adadelta(p, g, square_avg, acc_delta, bounds, scales, clip, lr, rho, one_minus_rho, eps,
+                 weight_decay) -> None:
+        launch_step("adadelta", bounds, scales,
+                    {"p": (p, True), "g": (g, True), "square_avg": (square_avg, True),
+                     "acc_delta": (acc_delta, True)},
+                    (f32(clip), f32(lr), f32(rho), f32(one_minus_rho), f32(eps), f32(weight_decay)))
+
+    def lion(p, g, exp_avg, bounds, scales, clip, lr, one_minus_b1, b1, one_minus_b2, b2, weight_decay) -> None:
+        launch_step("lion", bounds, scales, {"p": (p, True), "g": (g, True), "exp_avg": (exp_avg, True)},
+                    (f32(clip), f32(lr), f32(one_minus_b1), f32(b1), f32(one_minus_b2), f32(b2),
+                     f32(weight_decay)))
+
     return Kernels(f"cuda-fused[{launch.name}]", segment_sumsq,
-                   {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam})
+                   {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam, "nadam": nadam,
+                    "radam": radam, "adamax": adamax, "adadelta": adadelta, "lion": lion})

@@ -11,6 +11,11 @@ from lrctl.server.optim.algorithms.adam import Adam
 from lrctl.server.optim.algorithms.adamw import AdamW
 from lrctl.server.optim.algorithms.rmsprop import RMSprop
 from lrctl.server.optim.algorithms.sgd import SGD
+from lrctl.server.optim.algorithms.nadam import NAdam
+from lrctl.server.optim.algorithms.radam import RAdam
+from lrctl.server.optim.algorithms.adamax import Adamax
+from lrctl.server.optim.algorithms.adadelta import Adadelta
+from lrctl.server.optim.algorithms.lion import Lion
 from lrctl.server.optim.configs import GradientOptions, OptimizerConfig
 from lrctl.server.optim.layout import Layout, TensorSpan
 from lrctl.server.optim.rows import RowGradient
@@ -21,5 +26,5 @@ from lrctl.server.optim.warm_up import warm_up
 __all__ = [
     "ALGORITHMS", "SGD", "Adagrad", "Adam", "AdamW", "Algorithm", "GradientOptions", "Layout", "OptimizerConfig",
     "OptimizerState", "RMSprop", "RowGradient", "TensorSpan", "init", "slot_names", "update", "update_rows",
-    "update_tensors", "warm_up",
+    "update_tensors", "warm_up", "NAdam", "RAdam", "Adamax", "Adadelta", "Lion",
 ]

@@ -84,7 +84,11 @@ def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_
     measured = np.concatenate([np.zeros(0), *sumsq])
     if not np.isfinite(measured).all():
         return gradient.nonfinite(options, state)
-    scales = np.split(gradient.clip_scales(options, measured), np.cumsum([s.size for s in sumsq])[:-1])
+    # maximize: torch's first op on the gradient is grad = -grad. Every kernel multiplies a
+    # segment's gradient by its scale and then clamps it to the symmetric [-clip, clip], and
+    # negation is exact, so a negated scale is that negation, for dense runs and rows alike.
+    sign = -1 if config.algorithm.maximize else 1
+    scales = np.split(sign * gradient.clip_scales(options, measured), np.cumsum([s.size for s in sumsq])[:-1])
     clip, step_lr, step = gradient.clip_value(options), gradient.decayed_lr(options, lr, state.step), state.step + 1
     for run, run_scales in zip(runs, scales):
         part = slice(run.lo, run.hi)

@@ -33,5 +33,6 @@ def warm_up(backend: Backend) -> tuple[str, ...]:
         grads = backend.memory.to_device(np.ones(_LAYOUT.size, np.float32))
         state = init(config, _LAYOUT.size, backend.xp)
         state = update(config, params, grads, state, 1e-3, backend=backend, layout=_LAYOUT)
-        update_rows(config, params, {"table": rows}, state, 1e-3, backend=backend, layout=_LAYOUT)
+        if cls.sparse_rows:
+            update_rows(config, params, {"table": rows}, state, 1e-3, backend=backend, layout=_LAYOUT)
     return tuple(ALGORITHMS)

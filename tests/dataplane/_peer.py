@@ -15,6 +15,17 @@ def torch_scheduler(optimizer: torch.optim.Optimizer) -> torch.optim.lr_schedule
     return torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[10])
 
 
+def torch_lrs(steps: int) -> list[float]:
+    """The LR of each of `steps` steps under POLICY, from torch's scheduler (for peers without one)."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=POLICY["lr"])
+    scheduler, lrs = torch_scheduler(optimizer), []
+    for _ in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
 def initial_params(seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in SHAPES.items()}
@@ -29,9 +40,9 @@ def gradients(steps: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
 class TorchRun:
     """A torch optimizer and scheduler stepping tensors named like the remote job's."""
 
-    def __init__(self, torch_class: type, kwargs: dict, params: dict[str, np.ndarray]) -> None:
+    def __init__(self, torch_class: type, kwargs: dict, params: dict[str, np.ndarray], lr: float = POLICY["lr"]) -> None:
         self.tensors = {name: torch.nn.Parameter(torch.from_numpy(value.copy())) for name, value in params.items()}
-        self.optimizer = torch_class(list(self.tensors.values()), lr=POLICY["lr"], foreach=False, **kwargs)
+        self.optimizer = torch_class(list(self.tensors.values()), lr=lr, foreach=False, **kwargs)
         self.scheduler = torch_scheduler(self.optimizer)
 
     def step(self, grads: dict[str, np.ndarray]) -> float:

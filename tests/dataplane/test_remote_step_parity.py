@@ -6,11 +6,12 @@ torch's parameters after that step, and the LR the server used with torch's.
 """
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 import lrctl
-from tests.dataplane._peer import POLICY, TorchRun, gradients, initial_params
+from tests.dataplane._peer import POLICY, TorchRun, gradients, initial_params, torch_lrs
 from tests.optim._torch_peer import max_rel_error
 
 STEPS = 50
@@ -28,16 +29,30 @@ CASES = {
                          {"alpha": 0.9, "centered": True, "momentum": 0.5}),
     "adagrad": ({"adagrad": {"lr_decay": 0.01, "initial_accumulator_value": 0.1}}, torch.optim.Adagrad,
                 {"lr_decay": 0.01, "initial_accumulator_value": 0.1}),
+    "adam-maximize": ({"adam": {"weight_decay": 1e-2, "maximize": True}}, torch.optim.Adam,
+                      {"weight_decay": 1e-2, "maximize": True}),
+    "nadam": ({"nadam": {"betas": [0.8, 0.99], "weight_decay": 1e-2, "momentum_decay": 1e-2,
+                         "decoupled_weight_decay": True, "maximize": True}}, torch.optim.NAdam,
+              {"betas": (0.8, 0.99), "weight_decay": 1e-2, "momentum_decay": 1e-2, "decoupled_weight_decay": True,
+               "maximize": True}),
+    "radam": ({"radam": {"weight_decay": 1e-2}}, torch.optim.RAdam, {"weight_decay": 1e-2}),
+    "adamax": ({"adamax": {"betas": [0.8, 0.99], "eps": 1e-6, "weight_decay": 1e-2}}, torch.optim.Adamax,
+               {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 1e-2}),
+    "adadelta": ({"adadelta": {"rho": 0.8, "weight_decay": 1e-2, "maximize": True}}, torch.optim.Adadelta,
+                 {"rho": 0.8, "weight_decay": 1e-2, "maximize": True}),
 }
+LRS = {"adadelta": 2.0}
+"""Base LRs other than POLICY's: Adadelta's steps are ~1e-3 of the LR (torch's default lr is 1.0)."""
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_remote_steps_match_torch(client: lrctl.Client, case: str) -> None:
     spec, torch_class, kwargs = CASES[case]
     params = initial_params()
-    job = client.create_job(f"parity-{case}", POLICY, optimizer=spec)
+    lr = LRS.get(case, POLICY["lr"])
+    job = client.create_job(f"parity-{case}", {**POLICY, "lr": lr}, optimizer=spec)
     assert job.init_params(params, chunk_bytes=512) == sum(p.size for p in params.values())
-    peer = TorchRun(torch_class, kwargs, params)
+    peer = TorchRun(torch_class, kwargs, params, lr)
     worst = 0.0
     for step, grads in enumerate(gradients(STEPS)):
         lr = peer.step(grads)
@@ -49,3 +64,27 @@ def test_remote_steps_match_torch(client: lrctl.Client, case: str) -> None:
     print(f"{case}: max rel error vs torch over {STEPS} remote steps: {worst:.2e}")
     assert worst < RTOL
     assert job.pull().step == STEPS
+
+
+def test_remote_lion_steps_match_optax(client: lrctl.Client) -> None:
+    """Lion has no torch class: optax.lion (jitted, JAX on the CPU) under the same LRs, which
+    torch's scheduler gives for the policy (the LR the server used is checked against it)."""
+    jax = pytest.importorskip("jax", reason="lion's parity needs JAX (the [test] extra)")
+    optax = pytest.importorskip("optax", reason="lion's parity needs optax (the [test] extra)")
+    params = initial_params()
+    lrs = torch_lrs(STEPS)
+    rates = jax.numpy.asarray(lrs, dtype=jax.numpy.float32)
+    peer = optax.lion(lambda count: rates[count], b1=0.8, b2=0.95, weight_decay=0.1)
+    theirs = {name: jax.numpy.asarray(value) for name, value in params.items()}
+    state = peer.init(theirs)
+    step_peer = jax.jit(lambda p, s, g: (lambda u, s: (optax.apply_updates(p, u), s))(*peer.update(g, s, p)))
+    job = client.create_job("parity-lion", POLICY, optimizer={"lion": {"b1": 0.8, "b2": 0.95, "weight_decay": 0.1}})
+    job.init_params(params, chunk_bytes=512)
+    worst = 0.0
+    for step, grads in enumerate(gradients(STEPS)):
+        theirs, state = step_peer(theirs, state, {name: jax.numpy.asarray(g) for name, g in grads.items()})
+        result = job.step(step, grads, chunk_bytes=512 if step % 2 else 1 << 20)
+        assert result.lr == pytest.approx(lrs[step], rel=1e-12)
+        worst = max(worst, *(max_rel_error(result.params[name], np.asarray(theirs[name])) for name in theirs))
+    print(f"lion: max rel error vs optax over {STEPS} remote steps: {worst:.2e}")
+    assert worst < RTOL

@@ -18,7 +18,6 @@ LAYOUT = optim.Layout.of(SHAPES)
 REFERENCE = Backend("cpu", np, numpy_reference.KERNELS, HostMemory())
 FUSED = cpu_backend()
 
-# (lrctl algorithm, torch class, torch kwargs) for every option worth its own equations.
 CASES = {
     "sgd": (optim.SGD(), torch.optim.SGD, {}),
     "sgd-momentum": (optim.SGD(momentum=0.9), torch.optim.SGD, {"momentum": 0.9}),
@@ -45,7 +44,52 @@ CASES = {
     "adamw": (optim.AdamW(), torch.optim.AdamW, {}),
     "adamw-amsgrad": (optim.AdamW(weight_decay=0.1, amsgrad=True), torch.optim.AdamW,
                       {"weight_decay": 0.1, "amsgrad": True}),
+    "sgd-maximize": (optim.SGD(momentum=0.9, weight_decay=1e-2, maximize=True), torch.optim.SGD,
+                     {"momentum": 0.9, "weight_decay": 1e-2, "maximize": True}),
+    "adagrad-maximize": (optim.Adagrad(weight_decay=1e-2, maximize=True), torch.optim.Adagrad,
+                         {"weight_decay": 1e-2, "maximize": True}),
+    "rmsprop-maximize": (optim.RMSprop(centered=True, momentum=0.5, weight_decay=1e-3, maximize=True),
+                         torch.optim.RMSprop, {"centered": True, "momentum": 0.5, "weight_decay": 1e-3,
+                                               "maximize": True}),
+    "adam-maximize": (optim.Adam(weight_decay=1e-2, amsgrad=True, maximize=True), torch.optim.Adam,
+                      {"weight_decay": 1e-2, "amsgrad": True, "maximize": True}),
+    "adamw-maximize": (optim.AdamW(maximize=True), torch.optim.AdamW, {"maximize": True}),
+    "nadam": (optim.NAdam(), torch.optim.NAdam, {}),
+    "nadam-options": (optim.NAdam(betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2, momentum_decay=1e-2),
+                      torch.optim.NAdam,
+                      {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 1e-2, "momentum_decay": 1e-2}),
+    "nadam-decoupled": (optim.NAdam(weight_decay=0.1, decoupled_weight_decay=True, momentum_decay=0.0),
+                        torch.optim.NAdam, {"weight_decay": 0.1, "decoupled_weight_decay": True,
+                                            "momentum_decay": 0.0}),
+    "nadam-maximize": (optim.NAdam(weight_decay=1e-2, maximize=True), torch.optim.NAdam,
+                       {"weight_decay": 1e-2, "maximize": True}),
+    "radam": (optim.RAdam(), torch.optim.RAdam, {}),
+    "radam-l2": (optim.RAdam(betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2), torch.optim.RAdam,
+                 {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 1e-2}),
+    "radam-decoupled": (optim.RAdam(weight_decay=0.1, decoupled_weight_decay=True), torch.optim.RAdam,
+                        {"weight_decay": 0.1, "decoupled_weight_decay": True}),
+    "radam-maximize": (optim.RAdam(weight_decay=1e-2, maximize=True), torch.optim.RAdam,
+                       {"weight_decay": 1e-2, "maximize": True}),
+    "adamax": (optim.Adamax(), torch.optim.Adamax, {}),
+    "adamax-options": (optim.Adamax(betas=(0.8, 0.99), eps=1e-4, weight_decay=1e-2), torch.optim.Adamax,
+                       {"betas": (0.8, 0.99), "eps": 1e-4, "weight_decay": 1e-2}),
+    "adamax-maximize": (optim.Adamax(weight_decay=1e-2, maximize=True), torch.optim.Adamax,
+                        {"weight_decay": 1e-2, "maximize": True}),
+    "adadelta": (optim.Adadelta(), torch.optim.Adadelta, {}),
+    "adadelta-options": (optim.Adadelta(rho=0.5, eps=1e-4, weight_decay=1e-2), torch.optim.Adadelta,
+                         {"rho": 0.5, "eps": 1e-4, "weight_decay": 1e-2}),
+    "adadelta-maximize": (optim.Adadelta(weight_decay=1e-2, maximize=True), torch.optim.Adadelta,
+                          {"weight_decay": 1e-2, "maximize": True}),
+    "lion": (optim.Lion(), "optax.lion", {}),
+    "lion-options": (optim.Lion(b1=0.8, b2=0.95, weight_decay=0.1), "optax.lion",
+                     {"b1": 0.8, "b2": 0.95, "weight_decay": 0.1}),
+    "lion-no-decay": (optim.Lion(weight_decay=0.0), "optax.lion", {"weight_decay": 0.0}),
 }
+"""(lrctl algorithm, peer, peer kwargs) for every option worth its own equations; the peer is a
+torch.optim class, or the name of an optax optimizer (for algorithms torch does not ship)."""
+
+TORCH_CASES = {case: value for case, value in CASES.items() if not isinstance(value[1], str)}
+OPTAX_CASES = {case: value for case, value in CASES.items() if isinstance(value[1], str)}
 
 
 @dataclass(frozen=True)

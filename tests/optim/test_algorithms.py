@@ -17,7 +17,7 @@ from lrctl.server.optim import steps
 from lrctl.server.service.optimizer_codec import optimizer_from_proto
 from lrctl.v1 import optimizer_pb2
 from tests.optim._torch_peer import (
-    CASES, FUSED, REFERENCE, ReferenceOnlyAdam, initial_params, max_rel_error, run_lrctl, run_torch, schedule,
+    CASES, FUSED, OPTAX_CASES, REFERENCE, ReferenceOnlyAdam, initial_params, max_rel_error, run_lrctl, run_torch, schedule,
 )
 from tests.optim.test_parity_torch import RTOL
 
@@ -44,10 +44,50 @@ def test_the_codec_builds_each_member_from_its_message_at_torch_defaults(member:
     assert optim.ALGORITHMS.name_of(config.algorithm) == member
 
 
-def test_every_algorithm_is_named_after_its_torch_class_and_has_a_parity_case() -> None:
-    for cls in optim.ALGORITHMS.values():
-        assert issubclass(getattr(torch.optim, cls.__name__), torch.optim.Optimizer)
+def test_every_algorithm_is_named_after_its_peer_and_has_a_parity_case() -> None:
+    """Its torch.optim class, or for what torch does not ship, the optax optimizer of its member
+    name, which its parity cases name."""
+    optax_members = {peer.removeprefix("optax.") for _, peer, _ in OPTAX_CASES.values()}
+    for name, cls in optim.ALGORITHMS.items():
+        if name in optax_members:
+            assert not hasattr(torch.optim, cls.__name__), name
+        else:
+            assert issubclass(getattr(torch.optim, cls.__name__), torch.optim.Optimizer)
     assert {optim.ALGORITHMS.name_of(algorithm) for algorithm, _, _ in CASES.values()} == set(optim.ALGORITHMS)
+    for case, (algorithm, peer, _) in OPTAX_CASES.items():
+        assert peer == f"optax.{optim.ALGORITHMS.name_of(algorithm)}", case
+
+
+def test_maximize_is_an_argument_exactly_where_torch_has_it() -> None:
+    """Every algorithm answers `maximize` (update.py reads it); it is a field, and in the proto
+    message, exactly where the peer has the option, and each such algorithm has a maximize case."""
+    maximized = {optim.ALGORITHMS.name_of(algorithm) for algorithm, _, _ in CASES.values() if algorithm.maximize}
+    for name, cls in optim.ALGORITHMS.items():
+        assert cls.maximize is False, name
+        torch_class = getattr(torch.optim, cls.__name__, None)
+        has_it = torch_class is not None and "maximize" in inspect.signature(torch_class).parameters
+        fields = {f.name for f in dataclasses.fields(cls) if f.init}
+        message = optimizer_pb2.OptimizerSpec.DESCRIPTOR.fields_by_name[name].message_type
+        assert ("maximize" in fields) == ("maximize" in message.fields_by_name) == has_it == (name in maximized), name
+
+
+@pytest.mark.parametrize("member", [name for name, cls in optim.ALGORITHMS.items() if not cls.sparse_rows])
+def test_an_algorithm_without_a_sparse_form_refuses_rows_naming_itself_and_changes_nothing(member: str) -> None:
+    layout = optim.Layout.of({"table": (6, 4), "bias": (4,)})
+    config = optim.OptimizerConfig(optim.ALGORITHMS[member]())
+    params, state = np.ones(layout.size, np.float32), optim.init(config, layout.size)
+    before = {name: slot.copy() for name, slot in state.slots.items()}
+    rows = {"table": optim.RowGradient(np.array([1, 4]), np.ones((2, 4), np.float32))}
+    for call in (lambda: optim.update_rows(config, params, rows, state, 0.1, backend=FUSED, layout=layout),
+                 lambda: optim.update_tensors(config, params, np.ones(layout.size, np.float32), state, 0.1,
+                                              backend=FUSED, layout=layout, dense=["bias"], rows=rows)):
+        with pytest.raises(InvalidArgument) as error:
+            call()
+        assert [(v.field, v.description) for v in error.value.violations] == [
+            ("grads[table]", f"sent as rows, but {member} has no sparse form: send the tensor's whole gradient")]
+    np.testing.assert_array_equal(params, 1)
+    for name, slot in state.slots.items():
+        np.testing.assert_array_equal(slot, before[name], err_msg=name)
 
 
 def test_slots_and_their_initial_values_come_from_the_algorithm() -> None:

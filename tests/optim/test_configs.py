@@ -9,8 +9,12 @@ import torch
 from lrctl.server import optim
 from lrctl.server.errors import InvalidArgument
 
-PEERS = [(cls, getattr(torch.optim, cls.__name__)) for cls in optim.ALGORITHMS.values()]
-"""Every registered algorithm and the torch class it is named after."""
+PEERS = [(cls, getattr(torch.optim, cls.__name__)) for cls in optim.ALGORITHMS.values()
+         if hasattr(torch.optim, cls.__name__)]
+"""Every registered algorithm named after a torch class, and that class."""
+
+OPTAX_PEERS = [(cls, name) for name, cls in optim.ALGORITHMS.items() if not hasattr(torch.optim, cls.__name__)]
+"""The others (torch ships no such optimizer), with the optax optimizer of their member name."""
 
 
 @pytest.mark.parametrize("ours, theirs", PEERS, ids=lambda c: c.__name__)
@@ -22,6 +26,15 @@ def test_defaults_are_torch_defaults(ours, theirs) -> None:
             continue  # AdamW is decoupled by definition; torch does not take the argument
         assert getattr(config, name) == torch_defaults[name], name
     assert optim.AdamW().decoupled_weight_decay and not optim.Adam().decoupled_weight_decay
+
+
+@pytest.mark.parametrize("ours, name", OPTAX_PEERS, ids=lambda c: getattr(c, "__name__", c))
+def test_defaults_are_optax_defaults_where_torch_has_no_such_optimizer(ours, name: str) -> None:
+    optax = pytest.importorskip("optax", reason="optax's defaults need optax (the [test] extra)")
+    optax_defaults = {k: p.default for k, p in inspect.signature(getattr(optax, name)).parameters.items()}
+    config = ours()
+    for field in vars(config):
+        assert getattr(config, field) == optax_defaults[field], field
 
 
 # (lrctl config class, kwargs, field we name): each is also refused by torch.
@@ -38,6 +51,16 @@ REFUSED_BY_TORCH = [
     (optim.Adam, {"betas": (1.0, 0.999)}, "betas[0]"),
     (optim.Adam, {"betas": (0.9, -0.1)}, "betas[1]"),
     (optim.AdamW, {"weight_decay": -1}, "weight_decay"),
+    (optim.NAdam, {"momentum_decay": -1e-3}, "momentum_decay"),
+    (optim.NAdam, {"betas": (0.9, 1.0)}, "betas[1]"),
+    (optim.NAdam, {"eps": -1}, "eps"),
+    (optim.RAdam, {"betas": (-0.1, 0.999)}, "betas[0]"),
+    (optim.RAdam, {"weight_decay": -1}, "weight_decay"),
+    (optim.Adamax, {"betas": (1.5, 0.999)}, "betas[0]"),
+    (optim.Adamax, {"eps": -1}, "eps"),
+    (optim.Adadelta, {"rho": 1.5}, "rho"),
+    (optim.Adadelta, {"eps": -1}, "eps"),
+    (optim.Adadelta, {"weight_decay": -1}, "weight_decay"),
 ]
 
 
@@ -49,6 +72,15 @@ def test_what_torch_refuses_is_refused_with_the_field_named(config, kwargs, fiel
         config(**kwargs)
     assert [v.field for v in error.value.violations] == [field]
     assert error.value.violations[0].description.startswith("Invalid") or field == "nesterov"
+
+
+@pytest.mark.parametrize("kwargs, field", [({"b1": 1.5}, "b1"), ({"b2": -0.1}, "b2"), ({"weight_decay": -1}, "weight_decay"),
+                                           ({"b1": float("nan")}, "b1")])
+def test_lion_refuses_what_would_diverge_naming_the_field(kwargs, field: str) -> None:
+    """optax checks nothing; a b1 or b2 outside [0, 1] makes the momentum grow without bound."""
+    with pytest.raises(InvalidArgument) as error:
+        optim.Lion(**kwargs)
+    assert [v.field for v in error.value.violations] == [field]
 
 
 def test_every_bad_field_is_reported_at_once() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from lrctl.server import optim
 from tests.optim._torch_peer import (
-    CASES, FUSED, REFERENCE, initial_params, max_rel_error, run_lrctl, run_torch, schedule,
+    CASES, FUSED, REFERENCE, TORCH_CASES, initial_params, max_rel_error, run_lrctl, run_torch, schedule,
 )
 
 STEPS = 200
@@ -15,13 +15,24 @@ STEPS = 200
 # headroom for other seeds and is far below what a wrong equation or scalar produces (>1e-3).
 RTOL = 4e-6
 
+LR_SCALE = {"Adadelta": 100.0}
+"""Adadelta's step is the LR times a ratio of running RMS that starts near sqrt(eps) (torch's
+default lr is 1.0): under the others' LRs its parameters would move ~1e-3 in 200 steps, too
+little for RTOL to tell a wrong update from a right one."""
+
+JOB_SCALARS = {"mu_product"}
+"""Per-parameter 0-d state torch keeps and lrctl derives from the job's step instead (NAdam's
+mu_product: tests/optim/test_nadam.py holds it to torch's)."""
+
 
 @pytest.mark.parametrize("backend", [REFERENCE, FUSED], ids=["reference", "fused"])
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", list(TORCH_CASES))
 def test_matches_torch_after_200_steps(case: str, backend) -> None:
-    algorithm, torch_class, kwargs = CASES[case]
+    algorithm, torch_class, kwargs = TORCH_CASES[case]
     params, (lrs, grads) = initial_params(7), schedule(STEPS, seed=7)
+    lrs = lrs * LR_SCALE.get(torch_class.__name__, 1.0)
     theirs, their_slots = run_torch(torch_class, kwargs, params, lrs, grads, foreach=False)
+    their_slots = {name: slot for name, slot in their_slots.items() if name not in JOB_SCALARS}
     ours, state = run_lrctl(optim.OptimizerConfig(algorithm), backend, params, lrs, grads)
     assert state.step == STEPS
     assert set(their_slots) == set(state.slots)

@@ -66,8 +66,28 @@ def test_adagrad_rows_match_torch_adagrad_on_sparse_gradients() -> None:
     assert max_rel_error(LAYOUT.view(state.slots["sum"], "table"), their_state["sum"].numpy()) < RTOL
 
 
+ROW_CASES = [case for case, (algorithm, _, _) in CASES.items() if algorithm.sparse_rows]
+"""The cases whose algorithm takes rows (the others refuse them: tests/optim/test_algorithms.py)."""
+
+
+@pytest.mark.parametrize("algorithm, peer, slots", [
+    (optim.SGD(maximize=True), lambda p: torch.optim.SGD(p, maximize=True), ()),
+    (optim.Adagrad(lr_decay=0.01, initial_accumulator_value=0.1, maximize=True),
+     lambda p: torch.optim.Adagrad(p, lr_decay=0.01, initial_accumulator_value=0.1, maximize=True), ("sum",)),
+    (optim.Adam(eps=1e-20, maximize=True), lambda p: torch.optim.SparseAdam(p, eps=1e-20, maximize=True),
+     ("exp_avg", "exp_avg_sq")),
+], ids=["sgd", "adagrad", "sparse-adam"])
+def test_maximized_rows_match_torch_on_sparse_gradients(algorithm, peer, slots: tuple[str, ...]) -> None:
+    params, state, theirs, their_state = _run_both(optim.OptimizerConfig(algorithm), peer, 3)
+    errors = {"params": max_rel_error(LAYOUT.view(params, "table"), theirs)}
+    errors |= {name: max_rel_error(LAYOUT.view(state.slots[name], "table"), their_state[name].numpy())
+               for name in slots}
+    print(f"{type(algorithm).__name__} rows, maximize: max rel error vs torch: {errors}")
+    assert max(errors.values()) < RTOL, errors
+
+
 @settings(max_examples=25, deadline=None)
-@given(case=st.sampled_from(list(CASES)), rows=st.lists(st.integers(0, TABLE[0] - 1), max_size=30),
+@given(case=st.sampled_from(ROW_CASES), rows=st.lists(st.integers(0, TABLE[0] - 1), max_size=30),
        steps=st.integers(1, 3))
 def test_only_the_named_rows_of_params_and_state_change(case: str, rows: list[int], steps: int) -> None:
     config = optim.OptimizerConfig(CASES[case][0])

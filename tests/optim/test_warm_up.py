@@ -38,9 +38,9 @@ for algorithm, _, _ in CASES.values():
         grads = rng.standard_normal(LAYOUT.size).astype(np.float32)
         state = optim.init(config, LAYOUT.size)
         state = optim.update(config, params, grads, state, 1e-2, backend=backend, layout=LAYOUT)
+        rows = {"embedding": optim.RowGradient(np.array([3, 3, 9]), np.ones((3, 13), np.float32))}
         state = optim.update_tensors(config, params, grads, state, 1e-2, backend=backend, layout=LAYOUT,
-                                     dense=["bias"], rows={"embedding": optim.RowGradient(
-                                         np.array([3, 3, 9]), np.ones((3, 13), np.float32))})
+                                     dense=["bias"], rows=rows if algorithm.sparse_rows else {})
 print(json.dumps({
     "warmed": warmed, "before": before, "after_warm_up": after_warm_up, "after_steps": compiled(),
     "cache_hits": {name: sum(kernel.stats.cache_hits.values()) for name, kernel in kernels.items()},

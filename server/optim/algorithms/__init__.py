@@ -31,6 +31,13 @@ class Algorithm(Protocol):
     and for the algorithms lrctl already served rows with (RMSprop, AdamW); an algorithm
     without one refuses rows, naming itself."""
 
+    maximize: bool
+    """torch's `maximize`: step along the gradient instead of against it. A dataclass field
+    where torch has the option; an algorithm whose reference has none (optax's Lion) declares
+    `maximize: ClassVar[bool] = False`, so every algorithm answers and update.py reads it
+    without a default. No kernel sees it: torch's single-tensor code negates the gradient
+    before anything else, and update.py negates the gradient scales instead (optim/update.py)."""
+
     def slots(self) -> Mapping[str, float]:
         """Its state slots, in torch's names, each with the value a fresh slot is filled
         with; options that need no slot add none."""

@@ -23,6 +23,7 @@ class Adagrad:
     weight_decay: float = 0.0
     initial_accumulator_value: float = 0.0
     eps: float = 1e-10
+    maximize: bool = False
     kernel: ClassVar[str] = "adagrad"
     sparse_rows: ClassVar[bool] = True
 

@@ -14,6 +14,18 @@ from lrctl.server.validation import Checks, is_real
 f32 = np.float32
 
 
+def check_betas(checks: Checks, algorithm: object) -> None:
+    """torch's check of `algorithm.betas` (Adam and its relatives): a pair, each in [0, 1);
+    a list becomes the tuple the frozen dataclass keeps."""
+    betas = getattr(algorithm, "betas")
+    pair = isinstance(betas, (tuple, list)) and len(betas) == 2
+    if pair:
+        object.__setattr__(algorithm, "betas", tuple(betas))
+    checks.require(pair, "betas", betas, "must be a pair (beta1, beta2)")
+    for index, beta in enumerate(betas if pair else ()):
+        checks.require(is_real(beta) and 0 <= beta < 1, f"betas[{index}]", beta, "must be in [0, 1)")
+
+
 @ALGORITHMS.register("adam")
 @dataclass(frozen=True)
 class Adam:
@@ -24,17 +36,13 @@ class Adam:
     weight_decay: float = 0.0
     amsgrad: bool = False
     decoupled_weight_decay: bool = False
+    maximize: bool = False
     kernel: ClassVar[str] = "adam"
     sparse_rows: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         checks = Checks()
-        pair = isinstance(self.betas, (tuple, list)) and len(self.betas) == 2
-        if pair:
-            object.__setattr__(self, "betas", tuple(self.betas))
-        checks.require(pair, "betas", self.betas, "must be a pair (beta1, beta2)")
-        for index, beta in enumerate(self.betas if pair else ()):
-            checks.require(is_real(beta) and 0 <= beta < 1, f"betas[{index}]", beta, "must be in [0, 1)")
+        check_betas(checks, self)
         checks.nonnegative("eps", self.eps)
         checks.nonnegative("weight_decay", self.weight_decay)
         checks.raise_if_any()

@@ -24,6 +24,7 @@ class RMSprop:
     weight_decay: float = 0.0
     momentum: float = 0.0
     centered: bool = False
+    maximize: bool = False
     kernel: ClassVar[str] = "rmsprop"
     sparse_rows: ClassVar[bool] = True
 

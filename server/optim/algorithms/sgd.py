@@ -23,6 +23,7 @@ class SGD:
     dampening: float = 0.0
     nesterov: bool = False
     weight_decay: float = 0.0
+    maximize: bool = False
     kernel: ClassVar[str] = "sgd"
     sparse_rows: ClassVar[bool] = True
 
