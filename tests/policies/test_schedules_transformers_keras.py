@@ -20,10 +20,11 @@ from lrctl.server.policies import Cosine, InverseSqrt, InverseTime, Policy, Poli
 from ._torch_ref import scheduler_lrs
 
 os.environ["KERAS_BACKEND"] = "torch"
-transformers = pytest.importorskip("transformers")
-keras = pytest.importorskip("keras")
-jax = pytest.importorskip("jax")
-optax = pytest.importorskip("optax")
+MISSING = "a reference library is not installed (the [test] extra pins transformers, keras, jax and optax)"
+transformers = pytest.importorskip("transformers", reason=MISSING)
+keras = pytest.importorskip("keras", reason=MISSING)
+jax = pytest.importorskip("jax", reason=MISSING)
+optax = pytest.importorskip("optax", reason=MISSING)
 
 LR = 0.1
 N = 500
