@@ -26,6 +26,27 @@ def check_betas(checks: Checks, algorithm: object) -> None:
         checks.require(is_real(beta) and 0 <= beta < 1, f"betas[{index}]", beta, "must be in [0, 1)")
 
 
+def weight_decay_scalars(weight_decay: float, decoupled: bool, lr: float) -> tuple[np.float32, np.float32]:
+    """The kernels' (coupled L2 coefficient, decoupled parameter factor 1 - lr * wd) of Adam and
+    its relatives: one of them is the identity (0, or 1), as torch applies one or the other."""
+    return f32(0 if decoupled else weight_decay), f32(1 - lr * weight_decay if decoupled else 1)
+
+
+def moments(ps: Array, gs: Array, m: Array, v: Array, one_minus_beta1: np.float32, beta2: np.float32,
+            one_minus_beta2: np.float32, weight_decay: np.float32, param_decay: np.float32) -> Array:
+    """The references' shared first half, in torch's op order: weight decay (decoupled on the
+    parameter, or coupled into the gradient), then both moments in place; returns the gradient
+    the moments saw."""
+    if param_decay != 1:
+        ps *= param_decay
+    if weight_decay != 0:
+        gs = gs + weight_decay * ps
+    m += one_minus_beta1 * (gs - m)
+    v *= beta2
+    v += one_minus_beta2 * gs * gs
+    return gs
+
+
 @ALGORITHMS.register("adam")
 @dataclass(frozen=True)
 class Adam:
@@ -61,25 +82,18 @@ class Adam:
         """param_decay is the decoupled factor (1 - lr * weight_decay) AdamW multiplies the
         parameter by first; the kernel's weight_decay is the coupled (L2) coefficient."""
         beta1, beta2 = self.betas
-        decoupled = self.decoupled_weight_decay
         kernel(params, grads, slots["exp_avg"], slots["exp_avg_sq"], slots.get("max_exp_avg_sq", params[:0]),
                bounds, scales, clip, f32(lr / (1 - beta1**step)), f32(1 - beta1), f32(beta2), f32(1 - beta2),
-               f32((1 - beta2**step) ** 0.5), f32(self.eps), f32(0 if decoupled else self.weight_decay),
-               f32(1 - lr * self.weight_decay if decoupled else 1), bool(self.amsgrad))
+               f32((1 - beta2**step) ** 0.5), f32(self.eps),
+               *weight_decay_scalars(self.weight_decay, self.decoupled_weight_decay, lr), bool(self.amsgrad))
 
     @staticmethod
     def reference(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, bounds, scales, clip, step_size, one_minus_beta1,
                   beta2, one_minus_beta2, bias_correction2_sqrt, eps, weight_decay, param_decay, amsgrad) -> None:
         for lo, hi, scale in segments(bounds, scales):
             ps, m, v = p[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-            gs = clipped_gradient(g[lo:hi], scale, clip)
-            if param_decay != 1:
-                ps *= param_decay
-            if weight_decay != 0:
-                gs = gs + weight_decay * ps
-            m += one_minus_beta1 * (gs - m)
-            v *= beta2
-            v += one_minus_beta2 * gs * gs
+            moments(ps, clipped_gradient(g[lo:hi], scale, clip), m, v, one_minus_beta1, beta2, one_minus_beta2,
+                    weight_decay, param_decay)
             if amsgrad:
                 vmax = max_exp_avg_sq[lo:hi]
                 np.maximum(vmax, v, out=vmax)

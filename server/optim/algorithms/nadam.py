@@ -11,7 +11,7 @@ import numpy as np
 from lrctl.server.backends.kernels import Array, Kernel
 from lrctl.server.backends.numpy_reference import clipped_gradient, segments
 from lrctl.server.optim.algorithms import ALGORITHMS
-from lrctl.server.optim.algorithms.adam import check_betas
+from lrctl.server.optim.algorithms.adam import check_betas, moments, weight_decay_scalars
 from lrctl.server.validation import Checks
 
 f32 = np.float32
@@ -81,10 +81,9 @@ class NAdam:
         mu = momentum_coefficient(beta1, self.momentum_decay, step)
         mu_next = momentum_coefficient(beta1, self.momentum_decay, step + 1)
         product = mu_product(beta1, self.momentum_decay, step)
-        decoupled = self.decoupled_weight_decay
         kernel(params, grads, slots["exp_avg"], slots["exp_avg_sq"], bounds, scales, clip, f32(1 - beta1),
                f32(beta2), f32(1 - beta2), f32(1 - beta2**step), f32(self.eps),
-               f32(0 if decoupled else self.weight_decay), f32(1 - lr * self.weight_decay if decoupled else 1),
+               *weight_decay_scalars(self.weight_decay, self.decoupled_weight_decay, lr),
                f32(lr * (1 - mu) / (1 - product)), f32(lr * mu_next / (1 - product * mu_next)))
 
     @staticmethod
@@ -92,14 +91,8 @@ class NAdam:
                   bias_correction2, eps, weight_decay, param_decay, grad_step, avg_step) -> None:
         for lo, hi, scale in segments(bounds, scales):
             ps, m, v = p[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-            gs = clipped_gradient(g[lo:hi], scale, clip)
-            if param_decay != 1:
-                ps *= param_decay
-            if weight_decay != 0:
-                gs = gs + weight_decay * ps
-            m += one_minus_beta1 * (gs - m)
-            v *= beta2
-            v += one_minus_beta2 * gs * gs
+            gs = moments(ps, clipped_gradient(g[lo:hi], scale, clip), m, v, one_minus_beta1, beta2, one_minus_beta2,
+                         weight_decay, param_decay)
             denom = np.sqrt(v / bias_correction2) + eps
             ps -= grad_step * gs / denom
             ps -= avg_step * m / denom

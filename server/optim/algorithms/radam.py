@@ -10,7 +10,7 @@ import numpy as np
 from lrctl.server.backends.kernels import Array, Kernel
 from lrctl.server.backends.numpy_reference import clipped_gradient, segments
 from lrctl.server.optim.algorithms import ALGORITHMS
-from lrctl.server.optim.algorithms.adam import check_betas
+from lrctl.server.optim.algorithms.adam import check_betas, moments, weight_decay_scalars
 from lrctl.server.validation import Checks
 
 f32 = np.float32
@@ -50,11 +50,10 @@ class RAdam:
         rectified = rho_t > 5.0
         rect = (((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
                 if rectified else 1.0)
-        decoupled = self.decoupled_weight_decay
         kernel(params, grads, slots["exp_avg"], slots["exp_avg_sq"], bounds, scales, clip, f32(1 - beta1),
                f32(beta2), f32(1 - beta2), f32(1 - beta1**step), f32(lr), f32(bias_correction2**0.5),
-               f32(self.eps), f32(rect), f32(0 if decoupled else self.weight_decay),
-               f32(1 - lr * self.weight_decay if decoupled else 1), bool(rectified))
+               f32(self.eps), f32(rect), *weight_decay_scalars(self.weight_decay, self.decoupled_weight_decay, lr),
+               bool(rectified))
 
     @staticmethod
     def reference(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta2, one_minus_beta2,
@@ -62,14 +61,8 @@ class RAdam:
                   rectified) -> None:
         for lo, hi, scale in segments(bounds, scales):
             ps, m, v = p[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
-            gs = clipped_gradient(g[lo:hi], scale, clip)
-            if param_decay != 1:
-                ps *= param_decay
-            if weight_decay != 0:
-                gs = gs + weight_decay * ps
-            m += one_minus_beta1 * (gs - m)
-            v *= beta2
-            v += one_minus_beta2 * gs * gs
+            moments(ps, clipped_gradient(g[lo:hi], scale, clip), m, v, one_minus_beta1, beta2, one_minus_beta2,
+                    weight_decay, param_decay)
             if rectified:
                 # torch's scalar / tensor is tensor.reciprocal() * scalar
                 adaptive = np.reciprocal(np.sqrt(v) + eps) * bias_correction2_sqrt
