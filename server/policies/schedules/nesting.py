@@ -3,8 +3,8 @@
 A tree is at most MAX_DEPTH nesting schedules deep and holds at most MAX_SCHEDULES schedules
 (itself included), so the LR of any step, a policy's peak and its restart count stay a
 bounded amount of work. Each nesting schedule checks its own tree when it is made, after
-its children checked theirs, so the check costs O(children), and a violation names the
-field by its proto path from the nesting schedule's message.
+its children checked theirs (a walk of at most MAX_SCHEDULES schedules below it), and a
+violation names the field by its proto path from the nesting schedule's message.
 """
 from __future__ import annotations
 
