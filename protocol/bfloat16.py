@@ -30,6 +30,13 @@ def numpy_bits(values: np.ndarray) -> np.ndarray:
     return halves
 
 
+def rounded(values):
+    """float32 `values` rounded to bfloat16 and widened back to float32 (what a torch bfloat16
+    tensor holds), in their own shape and array module: NumPy's, or CuPy's, whose arrays take
+    the same NumPy calls."""
+    return (numpy_bits(values).astype(np.uint32) << 16).view(np.float32)
+
+
 def bits(values: np.ndarray) -> np.ndarray:
     """uint16 bfloat16 bit patterns of float32 `values` (any shape, flattened in C order)."""
     flat = np.ascontiguousarray(values, dtype=np.float32).reshape(-1)

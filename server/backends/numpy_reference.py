@@ -35,3 +35,22 @@ def segment_sumsq(g: Array, bounds: Array) -> np.ndarray:
 
 KERNELS = Kernels("numpy-reference", segment_sumsq)
 """No fused kernels: every algorithm runs its reference."""
+
+
+def lerp(start: Array, end: Array, weight: float) -> Array:
+    """torch.lerp(start, end, weight) of float32 arrays, as torch's vectorized CPU kernel
+    computes it: one fused multiply-add, fma(weight, end - start, start) for |weight| < 0.5
+    and fma(weight - 1, end - start, end) otherwise (NumPy has no fma: the product of two
+    float32 values is exact in float64, so the sum is rounded once, to float64 and then to
+    float32, which differs from a true fma only at a float64 tie)."""
+    small = abs(weight) < 0.5
+    coeff = np.float32(weight if small else np.float32(weight) - np.float32(1))
+    diff = (end - start).astype(np.float64)
+    base = start if small else end
+    return (diff * np.float64(coeff) + base).astype(np.float32)
+
+
+def l2_norm(values: Array) -> float:
+    """The L2 norm of a float32 array, summed in float64 and rounded to float32, as a Python
+    float (torch's `.norm().item()` and optax's per-tensor norms are used as scalars)."""
+    return float(np.float32(np.sqrt(np.sum(np.square(values, dtype=np.float64)))))

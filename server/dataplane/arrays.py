@@ -42,7 +42,7 @@ class JobArrays:
               backend: Backend) -> "JobArrays":
         grads = backend.xp.empty(layout.size, dtype=np.float32)
         return JobArrays(layout, backend.memory.to_device(np.asarray(params, dtype=np.float32)), grads,
-                         backend.memory.host_buffer(grads), optim.init(config, layout.size, backend.xp))
+                         backend.memory.host_buffer(grads), optim.init(config, layout, backend.xp))
 
     @property
     def nbytes(self) -> int:
@@ -86,7 +86,7 @@ class JobArrays:
         if params is None or params.shape != (layout.size,):
             raise InvalidArgument(FieldViolation("file.params", f"must hold the layout's {layout.size} elements"))
         slots = {name[len(SLOT_PREFIX):]: array for name, array in arrays.items() if name.startswith(SLOT_PREFIX)}
-        state = optim.OptimizerState.from_state_dict(config, {**slots, **counters}, layout.size, backend.xp)
+        state = optim.OptimizerState.from_state_dict(config, {**slots, **counters}, layout, backend.xp)
         grads = backend.xp.empty(layout.size, dtype=np.float32)
         return JobArrays(layout, backend.memory.to_device(np.array(params, dtype=np.float32)), grads,
                          backend.memory.host_buffer(grads), state, next_step, last_skipped)

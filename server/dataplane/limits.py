@@ -68,7 +68,9 @@ class DataPlaneLimits:
 
 def job_bytes(config: optim.OptimizerConfig, elements: int) -> int:
     """Bytes of a job's arrays: parameters, gradient scratch and every optimizer state slot,
-    float32 (what JobArrays.nbytes will be)."""
+    float32, known from the element count alone, before the layout is: what JobArrays.nbytes
+    will be, or at most that for a slot shaped per tensor (optim/state.py: never larger than
+    the parameters; Adafactor's factors are far smaller), so a claim never falls short."""
     return (2 + len(optim.slot_names(config.algorithm))) * 4 * elements
 
 

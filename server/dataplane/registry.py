@@ -422,7 +422,8 @@ class DataPlane:
     def _admission(self, header: export_file.ExportedJob, claim: Claim) -> Callable[[str, int], None]:
         """The check each array member of an imported file passes before it is inflated: the
         parameters are held to the element limit and claim the job's bytes from the budget;
-        every other member is an optimizer state slot of the same size."""
+        every other member is an optimizer state slot, no larger than the parameters (its
+        exact size, from the layout, is checked when the arrays are restored)."""
         spec = self._jobs.decode_spec(header.spec_document)
         if header.arrays_meta is not None and spec.optimizer is None:
             raise InvalidArgument(FieldViolation("file.spec.optimizer", "the file has arrays but no optimizer"))
@@ -437,9 +438,9 @@ class DataPlane:
                 self.limits.check_elements(elements)
                 claim.grow_to(job_bytes(spec.optimizer, elements))
                 admitted.append(elements)
-            elif elements != admitted[0]:
-                raise InvalidArgument(FieldViolation(f"file.{name}", f"has {elements} elements, the parameters "
-                                                                     f"{admitted[0]}"))
+            elif elements > admitted[0]:
+                raise InvalidArgument(FieldViolation(f"file.{name}", f"has {elements} elements, more than the "
+                                                                     f"parameters' {admitted[0]}"))
         return admit
 
     def _server_step(self, view: JobView) -> int:

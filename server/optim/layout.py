@@ -62,6 +62,11 @@ class Layout:
             offset = span.stop
         return Layout(tuple(spans))
 
+    @staticmethod
+    def flat(size: int) -> "Layout":
+        """One 1-D tensor of `size` elements: how a buffer without a layout is read."""
+        return Layout.of({"params": (size,)})
+
     @property
     def size(self) -> int:
         """Elements in the whole buffer."""

@@ -13,40 +13,44 @@ import numpy as np
 
 from lrctl.server.backends import Backend
 from lrctl.server.backends.kernels import Array
+from lrctl.server.backends.numpy_reference import clipped_gradient
 from lrctl.server.errors import FieldViolation, InvalidArgument
 from lrctl.server.optim import gradient, steps
-from lrctl.server.optim.algorithms import ALGORITHMS
+from lrctl.server.optim.algorithms import ALGORITHMS, Algorithm, TensorAlgorithm
 from lrctl.server.optim.configs import OptimizerConfig
 from lrctl.server.optim.layout import Layout, TensorSpan
 from lrctl.server.optim.rows import RowGradient, coalesced
-from lrctl.server.optim.state import OptimizerState
+from lrctl.server.optim.state import OptimizerState, slot_layouts
 
 
-def _check_buffers(buffers: Mapping[str, Array], layout: Layout | None) -> None:
-    """Refuse anything but same-length flat contiguous float32 buffers (and a layout that fits)."""
-    params = buffers["params"]
+def _check_buffers(params: Array, grads: Array | None, state: OptimizerState, algorithm: Algorithm,
+                   layout: Layout | None) -> None:
+    """Refuse anything but flat contiguous float32 buffers of the parameters' length (each
+    slot of its own layout's length), and a layout that does not fit them."""
     n = params.shape[0] if params.ndim == 1 else -1
-    bad = [FieldViolation(name, f"must be a flat float32 buffer of {n} elements, got {a.dtype} {a.shape}")
-           for name, a in buffers.items()
-           if a.dtype != np.float32 or a.shape != (n,) or not a.flags.c_contiguous]
-    if layout is not None and layout.size != n:
+    fits = layout is None or layout.size == n
+    slot_sizes = {name: slot.size for name, slot in slot_layouts(algorithm, layout if fits and layout else max(n, 0)).items()}
+    buffers = {"params": (params, n), **({} if grads is None else {"grads": (grads, n)}),
+               **{f"state.{name}": (slot, slot_sizes.get(name, -1)) for name, slot in state.slots.items()}}
+    bad = [FieldViolation(name, f"must be a flat float32 buffer of {size} elements, got {a.dtype} {a.shape}")
+           for name, (a, size) in buffers.items()
+           if a.dtype != np.float32 or a.shape != (size,) or not a.flags.c_contiguous]
+    if not fits:
         bad.append(FieldViolation("layout", f"describes {layout.size} elements, buffers hold {n}"))
     if bad:
         raise InvalidArgument(bad)
 
 
-def _state_buffers(state: OptimizerState) -> dict[str, Array]:
-    return {f"state.{name}": slot for name, slot in state.slots.items()}
-
-
 @dataclass(frozen=True)
 class _Run:
     """A contiguous stretch [lo, hi) of the buffers updated by one kernel launch; `bounds`
-    (relative to lo) cut it into the segments clipping measures separately."""
+    (relative to lo) cut it into the segments clipping measures separately, which are the
+    `spans` one by one when they are cut per tensor."""
 
     lo: int
     hi: int
     bounds: np.ndarray
+    spans: tuple[TensorSpan, ...]
 
 
 def _runs(layout: Layout, names: Iterable[str], per_tensor: bool) -> list[_Run]:
@@ -63,13 +67,29 @@ def _runs(layout: Layout, names: Iterable[str], per_tensor: bool) -> list[_Run]:
     for group in groups:
         lo, hi = group[0].offset, group[-1].stop
         stops = [span.stop - lo for span in group] if per_tensor else [hi - lo]
-        runs.append(_Run(lo, hi, np.array([0, *stops], dtype=np.int64)))
+        runs.append(_Run(lo, hi, np.array([0, *stops], dtype=np.int64), tuple(group)))
     return runs
+
+
+def _per_tensor(config: OptimizerConfig) -> bool:
+    """Whether a step cuts its runs per tensor: for clipnorm, and for whole-tensor algorithms."""
+    return config.gradient.clipnorm is not None or isinstance(config.algorithm, TensorAlgorithm)
 
 
 def _on_device(backend: Backend, gradient: RowGradient) -> RowGradient:
     """A coalesced row gradient moved to where the job's buffers are (itself on the CPU)."""
     return RowGradient(backend.memory.to_device(gradient.rows), backend.memory.to_device(gradient.values))
+
+
+def _step_tensors(algorithm: TensorAlgorithm, backend: Backend, params: Array, grads: Array, state: OptimizerState,
+                  slots: Mapping[str, Layout], run: _Run, scales: np.ndarray, clip: np.float32, lr: float,
+                  step: int) -> None:
+    """Each tensor of a run cut per tensor, whole and in its shape, with every slot's view of
+    it in that slot's own layout; the gradient is clipped (and negated) into a temporary."""
+    for span, scale in zip(run.spans, scales):
+        grad = clipped_gradient(grads[span.offset:span.stop], np.float32(scale), clip).reshape(span.shape)
+        views = {name: slots[name].view(buffer, span.name) for name, buffer in state.slots.items()}
+        algorithm.apply_tensor(backend.xp, params[span.offset:span.stop].reshape(span.shape), grad, views, lr, step)
 
 
 def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_Run],
@@ -90,7 +110,12 @@ def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_
     sign = -1 if config.algorithm.maximize else 1
     scales = np.split(sign * gradient.clip_scales(options, measured), np.cumsum([s.size for s in sumsq])[:-1])
     clip, step_lr, step = gradient.clip_value(options), gradient.decayed_lr(options, lr, state.step), state.step + 1
+    tensorwise = isinstance(config.algorithm, TensorAlgorithm)
+    slots = slot_layouts(config.algorithm, layout) if tensorwise else {}
     for run, run_scales in zip(runs, scales):
+        if tensorwise:
+            _step_tensors(config.algorithm, backend, params, grads, state, slots, run, run_scales, clip, step_lr, step)
+            continue
         part = slice(run.lo, run.hi)
         steps.apply(config.algorithm, kernels, params[part], grads[part],
                     {name: slot[part] for name, slot in state.slots.items()}, run.bounds, run_scales, clip,
@@ -111,18 +136,16 @@ def update(config: OptimizerConfig, params: Array, grads: Array, state: Optimize
            backend: Backend, layout: Layout | None = None) -> OptimizerState:
     """Apply one step to every element; returns the next state (slot buffers updated in place).
 
-    `layout` matters only for per-tensor clipnorm; without one the buffer is one tensor. A
+    `layout` matters for per-tensor clipnorm and whole-tensor algorithms; without one the
+    buffer is one 1-D tensor. A
     gradient with a NaN or infinity is refused (InvalidArgument) or skipped (the returned
     state counts it and keeps its step) per `config.gradient.on_nonfinite`.
     """
     lr = gradient.checked_lr(lr)
-    _check_buffers({"params": params, "grads": grads, **_state_buffers(state)}, layout)
-    if config.gradient.clipnorm is not None and layout is not None:
-        bounds = layout.bounds()
-    else:
-        bounds = np.array([0, params.shape[0]], dtype=np.int64)
-    return _step(config, params, grads, [_Run(0, params.shape[0], bounds)], [], state, lr,
-                 backend=backend, layout=layout)
+    _check_buffers(params, grads, state, config.algorithm, layout)
+    layout = layout or Layout.flat(params.shape[0])
+    runs = _runs(layout, [span.name for span in layout.spans], _per_tensor(config))
+    return _step(config, params, grads, runs, [], state, lr, backend=backend, layout=layout)
 
 
 def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, state: OptimizerState, lr: float, *,
@@ -143,7 +166,7 @@ def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, 
     dense = list(dense)
     if dense and grads is None:
         raise InvalidArgument(FieldViolation("grads", "dense tensors need the gradient buffer"))
-    _check_buffers({"params": params, **({} if grads is None else {"grads": grads}), **_state_buffers(state)}, layout)
+    _check_buffers(params, grads, state, config.algorithm, layout)
     rows = rows or {}
     if rows and not config.algorithm.sparse_rows:
         name = ALGORITHMS.name_of(config.algorithm)
@@ -152,7 +175,7 @@ def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, 
     both = sorted(set(dense) & set(rows))
     if both:
         raise InvalidArgument([FieldViolation(f"grads[{name}]", "sent both dense and as rows") for name in both])
-    runs = _runs(layout, dense, per_tensor=config.gradient.clipnorm is not None)
+    runs = _runs(layout, dense, _per_tensor(config))
     tables = [(layout.span(name), _on_device(backend, coalesced(layout.span(name), g)))
               for name, g in rows.items()]
     return _step(config, params, params[:0] if grads is None else grads, runs, tables, state, lr,

@@ -31,7 +31,7 @@ def warm_up(backend: Backend) -> tuple[str, ...]:
         config = OptimizerConfig(cls())
         params = backend.memory.to_device(np.zeros(_LAYOUT.size, np.float32))
         grads = backend.memory.to_device(np.ones(_LAYOUT.size, np.float32))
-        state = init(config, _LAYOUT.size, backend.xp)
+        state = init(config, _LAYOUT, backend.xp)
         state = update(config, params, grads, state, 1e-3, backend=backend, layout=_LAYOUT)
         if cls.sparse_rows:
             update_rows(config, params, {"table": rows}, state, 1e-3, backend=backend, layout=_LAYOUT)

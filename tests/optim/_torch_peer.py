@@ -14,6 +14,14 @@ from lrctl.server.backends.memory import HostMemory
 
 SHAPES = {"embedding": (97, 13), "bias": (13,), "conv": (4, 3, 5, 5)}
 LAYOUT = optim.Layout.of(SHAPES)
+MATRICES = optim.Layout.of({"tall": (61, 13), "wide": (9, 40), "square": (16, 16)})
+"""For Muon, which steps matrices only: a tall, a wide and a square one (the iteration runs on
+the transpose of a tall matrix)."""
+
+
+def layout_for(algorithm: optim.Algorithm) -> optim.Layout:
+    """The layout an algorithm's cases run on: LAYOUT, or MATRICES for one that refuses the rest."""
+    return MATRICES if isinstance(algorithm, optim.Muon) else LAYOUT
 
 REFERENCE = Backend("cpu", np, numpy_reference.KERNELS, HostMemory())
 FUSED = cpu_backend()
@@ -84,6 +92,20 @@ CASES = {
     "lion-options": (optim.Lion(b1=0.8, b2=0.95, weight_decay=0.1), "optax.lion",
                      {"b1": 0.8, "b2": 0.95, "weight_decay": 0.1}),
     "lion-no-decay": (optim.Lion(weight_decay=0.0), "optax.lion", {"weight_decay": 0.0}),
+    "adafactor": (optim.Adafactor(), torch.optim.Adafactor, {}),
+    "adafactor-options": (optim.Adafactor(beta2_decay=-0.5, eps1=1e-6, eps2=1e-2, d=1.5, weight_decay=1e-2),
+                          torch.optim.Adafactor,
+                          {"beta2_decay": -0.5, "eps": (1e-6, 1e-2), "d": 1.5, "weight_decay": 1e-2}),
+    "adafactor-maximize": (optim.Adafactor(weight_decay=1e-2, maximize=True), torch.optim.Adafactor,
+                           {"weight_decay": 1e-2, "maximize": True}),
+    "muon": (optim.Muon(), torch.optim.Muon, {}),
+    "muon-options": (optim.Muon(weight_decay=0.01, momentum=0.9, nesterov=False, ns_coefficients=(3.0, -3.2, 1.2),
+                                eps=1e-6, ns_steps=3, adjust_lr_fn="match_rms_adamw"), torch.optim.Muon,
+                     {"weight_decay": 0.01, "momentum": 0.9, "nesterov": False, "ns_coefficients": (3.0, -3.2, 1.2),
+                      "eps": 1e-6, "ns_steps": 3, "adjust_lr_fn": "match_rms_adamw"}),
+    "lamb": (optim.Lamb(), "optax.lamb", {}),
+    "lamb-options": (optim.Lamb(b1=0.8, b2=0.99, eps=1e-4, weight_decay=0.1), "optax.lamb",
+                     {"b1": 0.8, "b2": 0.99, "eps": 1e-4, "weight_decay": 0.1}),
 }
 """(lrctl algorithm, peer, peer kwargs) for every option worth its own equations; the peer is a
 torch.optim class, or the name of an optax optimizer (for algorithms torch does not ship)."""
@@ -100,39 +122,43 @@ class ReferenceOnlyAdam(optim.Adam):
     kernel: ClassVar[str] = "reference-only-adam"
 
 
-def schedule(steps: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
+def schedule(steps: int, seed: int, layout: optim.Layout = LAYOUT) -> tuple[np.ndarray, list[np.ndarray]]:
     """A learning rate that changes every step and one random float32 gradient per step."""
     rng = np.random.default_rng(seed)
     lrs = rng.uniform(1e-4, 2e-2, steps)
-    grads = [rng.standard_normal(LAYOUT.size).astype(np.float32) for _ in range(steps)]
+    grads = [rng.standard_normal(layout.size).astype(np.float32) for _ in range(steps)]
     return lrs, grads
 
 
-def initial_params(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed + 1).standard_normal(LAYOUT.size).astype(np.float32)
+def initial_params(seed: int, layout: optim.Layout = LAYOUT) -> np.ndarray:
+    return np.random.default_rng(seed + 1).standard_normal(layout.size).astype(np.float32)
 
 
-def run_torch(torch_class, kwargs: dict, params: np.ndarray, lrs, grads, clip=lambda g: g, **extra):
-    """torch.optim on one tensor per layout entry; returns flat params and flat state by slot name."""
-    tensors = [torch.nn.Parameter(torch.from_numpy(LAYOUT.view(params, s.name).copy())) for s in LAYOUT.spans]
+def run_torch(torch_class, kwargs: dict, params: np.ndarray, lrs, grads, clip=lambda g: g, layout=LAYOUT, **extra):
+    """torch.optim on one tensor per layout entry; returns flat params and flat state by slot
+    name (each slot's tensors concatenated in layout order, skipping a tensor without it, as
+    lrctl lays out a slot shaped per tensor)."""
+    tensors = [torch.nn.Parameter(torch.from_numpy(layout.view(params, s.name).copy())) for s in layout.spans]
     opt = torch_class(tensors, lr=1.0, **kwargs, **extra)
     for lr, flat in zip(lrs, grads):
         flat = clip(flat)
-        for t, s in zip(tensors, LAYOUT.spans):
-            t.grad = torch.from_numpy(LAYOUT.view(flat, s.name).copy())
+        for t, s in zip(tensors, layout.spans):
+            t.grad = torch.from_numpy(layout.view(flat, s.name).copy())
         opt.param_groups[0]["lr"] = float(lr)
         opt.step()
     flat_params = np.concatenate([t.detach().numpy().ravel() for t in tensors])
-    slots = {name: np.concatenate([opt.state[t][name].numpy().ravel() for t in tensors])
-             for name, value in opt.state[tensors[0]].items() if name != "step" and value is not None}
+    names = dict.fromkeys(name for t in tensors for name, value in opt.state[t].items()
+                          if name != "step" and value is not None)
+    slots = {name: np.concatenate([opt.state[t][name].float().numpy().ravel() for t in tensors if name in opt.state[t]])
+             for name in names}
     return flat_params, slots
 
 
-def run_lrctl(config: optim.OptimizerConfig, backend: Backend, params: np.ndarray, lrs, grads):
+def run_lrctl(config: optim.OptimizerConfig, backend: Backend, params: np.ndarray, lrs, grads, layout=LAYOUT):
     params = params.copy()
-    state = optim.init(config, LAYOUT.size)
+    state = optim.init(config, layout)
     for lr, g in zip(lrs, grads):
-        state = optim.update(config, params, g, state, float(lr), backend=backend, layout=LAYOUT)
+        state = optim.update(config, params, g, state, float(lr), backend=backend, layout=layout)
     return params, state
 
 

@@ -19,7 +19,10 @@ OPTAX_PEERS = [(cls, name) for name, cls in optim.ALGORITHMS.items() if not hasa
 
 @pytest.mark.parametrize("ours, theirs", PEERS, ids=lambda c: c.__name__)
 def test_defaults_are_torch_defaults(ours, theirs) -> None:
+    """(Adafactor's eps1 and eps2 are the two halves of torch's eps pair.)"""
     torch_defaults = {name: p.default for name, p in inspect.signature(theirs).parameters.items()}
+    if ours is optim.Adafactor:
+        torch_defaults["eps1"], torch_defaults["eps2"] = torch_defaults["eps"]
     config = ours()
     for name in vars(config):
         if name == "decoupled_weight_decay" and ours is optim.AdamW:

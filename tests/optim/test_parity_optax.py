@@ -15,7 +15,7 @@ jax = pytest.importorskip("jax", reason="optax parity needs JAX (the [test] extr
 optax = pytest.importorskip("optax", reason="optax parity needs optax (the [test] extra)")
 jnp = jax.numpy
 
-OPTAX_SLOTS = {"lion": {"exp_avg": "mu"}}
+OPTAX_SLOTS = {"lion": {"exp_avg": "mu"}, "lamb": {"exp_avg": "mu", "exp_avg_sq": "nu"}}
 """lrctl slot name -> the field of optax's state that holds it, per optax optimizer."""
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lrctl.server import optim
 from lrctl.server.errors import InvalidArgument
-from tests.optim._torch_peer import CASES, FUSED, LAYOUT, initial_params, schedule
+from tests.optim._torch_peer import CASES, FUSED, LAYOUT, initial_params, layout_for, schedule
 
 
 def _through_npz(state: dict[str, object]) -> dict[str, object]:
@@ -26,17 +26,18 @@ def _through_npz(state: dict[str, object]) -> dict[str, object]:
 @pytest.mark.parametrize("case", list(CASES))
 def test_resuming_from_a_snapshot_is_bit_identical_to_not_stopping(case: str) -> None:
     config = optim.OptimizerConfig(CASES[case][0], optim.GradientOptions(decay=0.01))
-    params, (lrs, grads) = initial_params(9), schedule(6, seed=9)
+    layout = layout_for(config.algorithm)
+    params, (lrs, grads) = initial_params(9, layout), schedule(6, seed=9, layout=layout)
     straight, resumed = params.copy(), params.copy()
-    state = optim.init(config, LAYOUT.size)
+    state = optim.init(config, layout)
     for lr, g in zip(lrs, grads):
-        state = optim.update(config, straight, g, state, lr, backend=FUSED)
-    state = optim.init(config, LAYOUT.size)
+        state = optim.update(config, straight, g, state, lr, backend=FUSED, layout=layout)
+    state = optim.init(config, layout)
     for lr, g in zip(lrs[:3], grads[:3]):
-        state = optim.update(config, resumed, g, state, lr, backend=FUSED)
-    state = optim.OptimizerState.from_state_dict(config, _through_npz(state.state_dict()), LAYOUT.size)
+        state = optim.update(config, resumed, g, state, lr, backend=FUSED, layout=layout)
+    state = optim.OptimizerState.from_state_dict(config, _through_npz(state.state_dict()), layout)
     for lr, g in zip(lrs[3:], grads[3:]):
-        state = optim.update(config, resumed, g, state, lr, backend=FUSED)
+        state = optim.update(config, resumed, g, state, lr, backend=FUSED, layout=layout)
     np.testing.assert_array_equal(resumed, straight)
     assert state.step == 6
 

@@ -21,7 +21,7 @@ import json
 import numpy as np
 from lrctl.server import optim
 from lrctl.server.backends import cpu_backend, cpu_kernels
-from tests.optim._torch_peer import CASES, LAYOUT
+from tests.optim._torch_peer import CASES, layout_for
 
 kernels = {"segment_sumsq": cpu_kernels.segment_sumsq, **cpu_kernels.FUSED}
 compiled = lambda: {name: len(kernel.signatures) for name, kernel in kernels.items()}
@@ -33,14 +33,14 @@ options = [optim.GradientOptions(), optim.GradientOptions(clipnorm=1.0), optim.G
 rng = np.random.default_rng(0)
 for algorithm, _, _ in CASES.values():
     for gradient in options:
-        config = optim.OptimizerConfig(algorithm, gradient)
-        params = rng.standard_normal(LAYOUT.size).astype(np.float32)
-        grads = rng.standard_normal(LAYOUT.size).astype(np.float32)
-        state = optim.init(config, LAYOUT.size)
-        state = optim.update(config, params, grads, state, 1e-2, backend=backend, layout=LAYOUT)
+        config, layout = optim.OptimizerConfig(algorithm, gradient), layout_for(algorithm)
+        params = rng.standard_normal(layout.size).astype(np.float32)
+        grads = rng.standard_normal(layout.size).astype(np.float32)
+        state = optim.init(config, layout)
+        state = optim.update(config, params, grads, state, 1e-2, backend=backend, layout=layout)
         rows = {"embedding": optim.RowGradient(np.array([3, 3, 9]), np.ones((3, 13), np.float32))}
-        state = optim.update_tensors(config, params, grads, state, 1e-2, backend=backend, layout=LAYOUT,
-                                     dense=["bias"], rows=rows if algorithm.sparse_rows else {})
+        state = optim.update_tensors(config, params, grads, state, 1e-2, backend=backend, layout=layout,
+                                     dense=[layout.spans[1].name], rows=rows if algorithm.sparse_rows else {})
 print(json.dumps({
     "warmed": warmed, "before": before, "after_warm_up": after_warm_up, "after_steps": compiled(),
     "cache_hits": {name: sum(kernel.stats.cache_hits.values()) for name, kernel in kernels.items()},

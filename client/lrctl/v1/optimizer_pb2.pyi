@@ -30,7 +30,7 @@ REPLY_MODE_TOUCHED: ReplyMode
 REPLY_MODE_NONE: ReplyMode
 
 class OptimizerSpec(_message.Message):
-    __slots__ = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "adamax", "adadelta", "lion", "clipnorm", "global_clipnorm", "clipvalue", "decay", "on_nonfinite_gradient", "snapshot_every_steps", "workers", "gradient_reduction", "step_timeout_seconds")
+    __slots__ = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "adamax", "adadelta", "adafactor", "muon", "lion", "lamb", "clipnorm", "global_clipnorm", "clipvalue", "decay", "on_nonfinite_gradient", "snapshot_every_steps", "workers", "gradient_reduction", "step_timeout_seconds")
     class SGD(_message.Message):
         __slots__ = ("momentum", "dampening", "nesterov", "weight_decay", "maximize")
         MOMENTUM_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +157,49 @@ class OptimizerSpec(_message.Message):
         b2: float
         weight_decay: float
         def __init__(self, b1: _Optional[float] = ..., b2: _Optional[float] = ..., weight_decay: _Optional[float] = ...) -> None: ...
+    class Adafactor(_message.Message):
+        __slots__ = ("beta2_decay", "eps1", "eps2", "d", "weight_decay", "maximize")
+        BETA2_DECAY_FIELD_NUMBER: _ClassVar[int]
+        EPS1_FIELD_NUMBER: _ClassVar[int]
+        EPS2_FIELD_NUMBER: _ClassVar[int]
+        D_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MAXIMIZE_FIELD_NUMBER: _ClassVar[int]
+        beta2_decay: float
+        eps1: float
+        eps2: float
+        d: float
+        weight_decay: float
+        maximize: bool
+        def __init__(self, beta2_decay: _Optional[float] = ..., eps1: _Optional[float] = ..., eps2: _Optional[float] = ..., d: _Optional[float] = ..., weight_decay: _Optional[float] = ..., maximize: _Optional[bool] = ...) -> None: ...
+    class Muon(_message.Message):
+        __slots__ = ("weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn")
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        MOMENTUM_FIELD_NUMBER: _ClassVar[int]
+        NESTEROV_FIELD_NUMBER: _ClassVar[int]
+        NS_COEFFICIENTS_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        NS_STEPS_FIELD_NUMBER: _ClassVar[int]
+        ADJUST_LR_FN_FIELD_NUMBER: _ClassVar[int]
+        weight_decay: float
+        momentum: float
+        nesterov: bool
+        ns_coefficients: _containers.RepeatedScalarFieldContainer[float]
+        eps: float
+        ns_steps: int
+        adjust_lr_fn: str
+        def __init__(self, weight_decay: _Optional[float] = ..., momentum: _Optional[float] = ..., nesterov: _Optional[bool] = ..., ns_coefficients: _Optional[_Iterable[float]] = ..., eps: _Optional[float] = ..., ns_steps: _Optional[int] = ..., adjust_lr_fn: _Optional[str] = ...) -> None: ...
+    class Lamb(_message.Message):
+        __slots__ = ("b1", "b2", "eps", "weight_decay")
+        B1_FIELD_NUMBER: _ClassVar[int]
+        B2_FIELD_NUMBER: _ClassVar[int]
+        EPS_FIELD_NUMBER: _ClassVar[int]
+        WEIGHT_DECAY_FIELD_NUMBER: _ClassVar[int]
+        b1: float
+        b2: float
+        eps: float
+        weight_decay: float
+        def __init__(self, b1: _Optional[float] = ..., b2: _Optional[float] = ..., eps: _Optional[float] = ..., weight_decay: _Optional[float] = ...) -> None: ...
     SGD_FIELD_NUMBER: _ClassVar[int]
     ADAGRAD_FIELD_NUMBER: _ClassVar[int]
     RMSPROP_FIELD_NUMBER: _ClassVar[int]
@@ -166,7 +209,10 @@ class OptimizerSpec(_message.Message):
     RADAM_FIELD_NUMBER: _ClassVar[int]
     ADAMAX_FIELD_NUMBER: _ClassVar[int]
     ADADELTA_FIELD_NUMBER: _ClassVar[int]
+    ADAFACTOR_FIELD_NUMBER: _ClassVar[int]
+    MUON_FIELD_NUMBER: _ClassVar[int]
     LION_FIELD_NUMBER: _ClassVar[int]
+    LAMB_FIELD_NUMBER: _ClassVar[int]
     CLIPNORM_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_CLIPNORM_FIELD_NUMBER: _ClassVar[int]
     CLIPVALUE_FIELD_NUMBER: _ClassVar[int]
@@ -185,7 +231,10 @@ class OptimizerSpec(_message.Message):
     radam: OptimizerSpec.RAdam
     adamax: OptimizerSpec.Adamax
     adadelta: OptimizerSpec.Adadelta
+    adafactor: OptimizerSpec.Adafactor
+    muon: OptimizerSpec.Muon
     lion: OptimizerSpec.Lion
+    lamb: OptimizerSpec.Lamb
     clipnorm: float
     global_clipnorm: float
     clipvalue: float
@@ -195,7 +244,7 @@ class OptimizerSpec(_message.Message):
     workers: int
     gradient_reduction: str
     step_timeout_seconds: float
-    def __init__(self, sgd: _Optional[_Union[OptimizerSpec.SGD, _Mapping]] = ..., adagrad: _Optional[_Union[OptimizerSpec.Adagrad, _Mapping]] = ..., rmsprop: _Optional[_Union[OptimizerSpec.RMSprop, _Mapping]] = ..., adam: _Optional[_Union[OptimizerSpec.Adam, _Mapping]] = ..., adamw: _Optional[_Union[OptimizerSpec.AdamW, _Mapping]] = ..., nadam: _Optional[_Union[OptimizerSpec.NAdam, _Mapping]] = ..., radam: _Optional[_Union[OptimizerSpec.RAdam, _Mapping]] = ..., adamax: _Optional[_Union[OptimizerSpec.Adamax, _Mapping]] = ..., adadelta: _Optional[_Union[OptimizerSpec.Adadelta, _Mapping]] = ..., lion: _Optional[_Union[OptimizerSpec.Lion, _Mapping]] = ..., clipnorm: _Optional[float] = ..., global_clipnorm: _Optional[float] = ..., clipvalue: _Optional[float] = ..., decay: _Optional[float] = ..., on_nonfinite_gradient: _Optional[str] = ..., snapshot_every_steps: _Optional[int] = ..., workers: _Optional[int] = ..., gradient_reduction: _Optional[str] = ..., step_timeout_seconds: _Optional[float] = ...) -> None: ...
+    def __init__(self, sgd: _Optional[_Union[OptimizerSpec.SGD, _Mapping]] = ..., adagrad: _Optional[_Union[OptimizerSpec.Adagrad, _Mapping]] = ..., rmsprop: _Optional[_Union[OptimizerSpec.RMSprop, _Mapping]] = ..., adam: _Optional[_Union[OptimizerSpec.Adam, _Mapping]] = ..., adamw: _Optional[_Union[OptimizerSpec.AdamW, _Mapping]] = ..., nadam: _Optional[_Union[OptimizerSpec.NAdam, _Mapping]] = ..., radam: _Optional[_Union[OptimizerSpec.RAdam, _Mapping]] = ..., adamax: _Optional[_Union[OptimizerSpec.Adamax, _Mapping]] = ..., adadelta: _Optional[_Union[OptimizerSpec.Adadelta, _Mapping]] = ..., adafactor: _Optional[_Union[OptimizerSpec.Adafactor, _Mapping]] = ..., muon: _Optional[_Union[OptimizerSpec.Muon, _Mapping]] = ..., lion: _Optional[_Union[OptimizerSpec.Lion, _Mapping]] = ..., lamb: _Optional[_Union[OptimizerSpec.Lamb, _Mapping]] = ..., clipnorm: _Optional[float] = ..., global_clipnorm: _Optional[float] = ..., clipvalue: _Optional[float] = ..., decay: _Optional[float] = ..., on_nonfinite_gradient: _Optional[str] = ..., snapshot_every_steps: _Optional[int] = ..., workers: _Optional[int] = ..., gradient_reduction: _Optional[str] = ..., step_timeout_seconds: _Optional[float] = ...) -> None: ...
 
 class TensorChunk(_message.Message):
     __slots__ = ("name", "shape", "dtype", "offset", "data", "rows")

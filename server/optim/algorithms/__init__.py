@@ -8,10 +8,17 @@ data plane needs to run it: its state slots, one step's scalar bookkeeping, and 
 reference update. Its fused kernels, where a backend has them, are found by the name in
 `kernel`; without one the reference runs on that backend's arrays. Adding an algorithm is
 its module here and its proto message (and optionally kernels named after it).
+
+Most algorithms are elementwise (`Algorithm`): one fused pass over any stretch of the flat
+buffers. A few need each tensor whole, with its shape: a norm of the whole update (LAMB's
+trust ratio), a matrix product (Muon's Newton-Schulz iteration) or row and column means
+(Adafactor's factored second moment). Those are `TensorAlgorithm`s, stepped one tensor at a
+time through `apply_tensor`, with slots that may be shaped per tensor unlike the parameter.
 """
 from __future__ import annotations
 
-from typing import ClassVar, Mapping, Protocol
+from types import ModuleType
+from typing import ClassVar, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,6 +60,36 @@ class Algorithm(Protocol):
     def reference(*args: object) -> None:
         """The NumPy update: torch.optim's single-tensor equations, op for op, taking exactly
         the arguments of the fused kernel."""
+        ...
+
+
+@runtime_checkable
+class TensorAlgorithm(Protocol):
+    """What a whole-tensor algorithm provides besides its config fields (no `kernel`: its
+    steps are array operations on the backend's array module, NumPy or CuPy)."""
+
+    sparse_rows: ClassVar[bool]
+    """False: a whole-tensor update has no lazy form over some rows."""
+
+    maximize: bool
+    """As `Algorithm.maximize`; update.py negates the gradient it passes to `apply_tensor`."""
+
+    def slots(self) -> Mapping[str, float]:
+        """As `Algorithm.slots`: every slot a tensor of any shape may keep, with its fill value."""
+        ...
+
+    def slot_shapes(self, shape: tuple[int, ...]) -> Mapping[str, tuple[int, ...]]:
+        """The shape of each slot for a parameter of `shape` ((0,) where a tensor keeps no such
+        slot, as torch's Adafactor keeps `variance` for vectors and row and column factors for
+        matrices); InvalidArgument for a shape the algorithm cannot step (Muon's non-matrices),
+        so a job is refused at upload."""
+        ...
+
+    def apply_tensor(self, xp: ModuleType, param: Array, grad: Array, slots: Mapping[str, Array], lr: float,
+                     step: int) -> None:
+        """One step (`step` 1-based) of one tensor at `lr`, in place: `param` and each slot
+        are views in their shapes; `grad` is the gradient as the algorithm sees it (clipped,
+        negated under maximize), a temporary it may overwrite."""
         ...
 
 
