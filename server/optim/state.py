@@ -37,7 +37,14 @@ def slot_layouts(algorithm: Algorithm | TensorAlgorithm, layout: Layout | int) -
     layout = layout if isinstance(layout, Layout) else Layout.flat(layout)
     if not isinstance(algorithm, TensorAlgorithm):
         return {name: layout for name in slot_names(algorithm)}
-    shapes = {span.name: algorithm.slot_shapes(span.shape) for span in layout.spans}
+    shapes, bad = {}, []
+    for span in layout.spans:
+        try:
+            shapes[span.name] = algorithm.slot_shapes(span.shape)
+        except InvalidArgument as error:
+            bad += error.under(f"shapes[{span.name}]").violations
+    if bad:
+        raise InvalidArgument(bad)
     return {name: Layout.of({tensor: slot[name] for tensor, slot in shapes.items()}) for name in slot_names(algorithm)}
 
 

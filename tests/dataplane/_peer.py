@@ -1,6 +1,8 @@
 """torch.optim on the same data as a remote job: the golden values of the data-plane tests."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -26,14 +28,18 @@ def torch_lrs(steps: int) -> list[float]:
     return lrs
 
 
-def initial_params(seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in SHAPES.items()}
+MATRICES = {"tall": (24, 8), "wide": (8, 20)}
+"""For Muon, which steps matrices only."""
 
 
-def gradients(steps: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
+def initial_params(seed: int = 0, shapes: dict[str, tuple[int, ...]] = SHAPES) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [{name: rng.standard_normal(shape).astype(np.float32) for name, shape in SHAPES.items()}
+    return {name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
+
+
+def gradients(steps: int, seed: int = 1, shapes: dict[str, tuple[int, ...]] = SHAPES) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{name: rng.standard_normal(shape).astype(np.float32) for name, shape in shapes.items()}
             for _ in range(steps)]
 
 
@@ -42,7 +48,8 @@ class TorchRun:
 
     def __init__(self, torch_class: type, kwargs: dict, params: dict[str, np.ndarray], lr: float = POLICY["lr"]) -> None:
         self.tensors = {name: torch.nn.Parameter(torch.from_numpy(value.copy())) for name, value in params.items()}
-        self.optimizer = torch_class(list(self.tensors.values()), lr=lr, foreach=False, **kwargs)
+        single_tensor = {"foreach": False} if "foreach" in inspect.signature(torch_class).parameters else {}
+        self.optimizer = torch_class(list(self.tensors.values()), lr=lr, **single_tensor, **kwargs)
         self.scheduler = torch_scheduler(self.optimizer)
 
     def step(self, grads: dict[str, np.ndarray]) -> float:

@@ -38,19 +38,29 @@ def train(job: lrctl.Job, steps: range) -> tuple[dict[str, np.ndarray], list[flo
     return last, lrs
 
 
-def test_export_delete_import_continues_like_an_uninterrupted_run(client: lrctl.Client,
-                                                                  tmp_path: pathlib.Path) -> None:
-    reference = client.create_job("uninterrupted", POLICY, optimizer=OPTIMIZER)
+FACTORED = {"adafactor": {"weight_decay": 1e-2}}
+"""Adafactor keeps slots shaped per tensor (w's row and column factors, b's full variance)."""
+
+
+@pytest.mark.parametrize("optimizer", [OPTIMIZER, FACTORED], ids=["adam", "adafactor"])
+def test_export_delete_import_continues_like_an_uninterrupted_run(client: lrctl.Client, tmp_path: pathlib.Path,
+                                                                  optimizer: dict) -> None:
+    kind = next(iter(optimizer))
+    reference = client.create_job(f"uninterrupted-{kind}", POLICY, optimizer=optimizer)
     reference.init_params(params())
     expected, expected_lrs = train(reference, range(STEPS))
 
-    job = client.create_job("moved", POLICY, optimizer=OPTIMIZER)
+    job = client.create_job(f"moved-{kind}", POLICY, optimizer=optimizer)
     job.init_params(params())
     _, lrs = train(job, range(EXPORT_AT))
     assert job.export(tmp_path / "moved.npz") > 0
-    client.delete_job("moved")
+    with np.load(tmp_path / "moved.npz", allow_pickle=False) as exported:
+        slots = {name: exported[name].size for name in exported.files if name.startswith("state.")}
+    assert slots == ({"state.row_var": 32, "state.col_var": 16, "state.variance": 16} if kind == "adafactor" else
+                     {f"state.{name}": 32 * 16 + 16 for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")})
+    client.delete_job(f"moved-{kind}")
     imported = client.import_job(tmp_path / "moved.npz")
-    assert imported.job_id == "moved" and imported.pull().step == EXPORT_AT
+    assert imported.job_id == f"moved-{kind}" and imported.pull().step == EXPORT_AT
     final, more_lrs = train(imported, range(EXPORT_AT, STEPS))
 
     assert lrs + more_lrs == expected_lrs

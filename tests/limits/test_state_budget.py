@@ -21,6 +21,20 @@ def test_job_bytes_is_what_the_arrays_take(algorithm: optim.Algorithm) -> None:
     assert job_bytes(config, layout.size) == arrays.nbytes
 
 
+@pytest.mark.parametrize("algorithm", [optim.Adafactor(), optim.Muon(), optim.Lamb()], ids=lambda a: type(a).__name__)
+def test_job_bytes_bounds_the_arrays_of_slots_shaped_per_tensor(algorithm: optim.Algorithm) -> None:
+    """Known from the element count before the layout is, job_bytes may only overestimate:
+    Adafactor's factors of a (1, n) row are 1 + n floats, but each slot stays within n."""
+    config = optim.OptimizerConfig(algorithm)
+    for shapes in ({"w": (64, 32), "v": (1, 40), "u": (5, 1)}, {"w": (2, 3, 4, 5), "b": (7,)}):
+        if isinstance(algorithm, optim.Muon):
+            shapes = {name: shape for name, shape in shapes.items() if len(shape) == 2}
+        layout = optim.Layout.of(shapes)
+        arrays = JobArrays.fresh(config, layout, np.zeros(layout.size, np.float32), select_backend("cpu"))
+        assert arrays.nbytes <= job_bytes(config, layout.size)
+        assert all(slot.size <= layout.size for slot in arrays.state.slots.values())
+
+
 def test_claims_count_until_swapped_in_or_released() -> None:
     budget = StateBudget(100)
     with budget.claim("a") as claim:

@@ -64,13 +64,19 @@ REFUSED_BY_TORCH = [
     (optim.Adadelta, {"rho": 1.5}, "rho"),
     (optim.Adadelta, {"eps": -1}, "eps"),
     (optim.Adadelta, {"weight_decay": -1}, "weight_decay"),
+    (optim.Adafactor, {"beta2_decay": 0.5}, "beta2_decay"),
+    (optim.Adafactor, {"d": 0.5}, "d"),
+    (optim.Adafactor, {"weight_decay": -1}, "weight_decay"),
+    (optim.Muon, {"momentum": -0.5}, "momentum"),
+    (optim.Muon, {"weight_decay": -1}, "weight_decay"),
+    (optim.Muon, {"adjust_lr_fn": "rms"}, "adjust_lr_fn"),
 ]
 
 
 @pytest.mark.parametrize("config, kwargs, field", REFUSED_BY_TORCH)
 def test_what_torch_refuses_is_refused_with_the_field_named(config, kwargs, field: str) -> None:
     with pytest.raises(ValueError):
-        getattr(torch.optim, config.__name__)([torch.zeros(1, requires_grad=True)], **kwargs)
+        getattr(torch.optim, config.__name__)([torch.zeros(1, 1, requires_grad=True)], **kwargs)
     with pytest.raises(InvalidArgument) as error:
         config(**kwargs)
     assert [v.field for v in error.value.violations] == [field]
@@ -83,6 +89,21 @@ def test_lion_refuses_what_would_diverge_naming_the_field(kwargs, field: str) ->
     """optax checks nothing; a b1 or b2 outside [0, 1] makes the momentum grow without bound."""
     with pytest.raises(InvalidArgument) as error:
         optim.Lion(**kwargs)
+    assert [v.field for v in error.value.violations] == [field]
+
+
+@pytest.mark.parametrize("config, kwargs, field", [
+    (optim.Adafactor, {"eps1": -1e-3}, "eps1"), (optim.Adafactor, {"eps2": -1e-3}, "eps2"),
+    (optim.Muon, {"ns_steps": 100}, "ns_steps"), (optim.Muon, {"ns_coefficients": (1.0, 2.0)}, "ns_coefficients"),
+    (optim.Lamb, {"b1": 1.0}, "b1"), (optim.Lamb, {"b2": -0.1}, "b2"), (optim.Lamb, {"eps": -1}, "eps"),
+    (optim.Lamb, {"weight_decay": -1}, "weight_decay"),
+])
+def test_whole_tensor_algorithms_refuse_what_torch_refuses_later_or_optax_never(config, kwargs, field: str) -> None:
+    """torch checks eps as a pair (eps1, eps2 are its halves here) and Muon's ns_steps and
+    coefficients only at the first step; optax checks nothing, and LAMB's b1 = 1 divides by
+    zero in its bias correction."""
+    with pytest.raises(InvalidArgument) as error:
+        config(**kwargs)
     assert [v.field for v in error.value.violations] == [field]
 
 
