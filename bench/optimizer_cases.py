@@ -45,10 +45,29 @@ TORCH_PEERED = [label for label, (_, peer, _) in OPTIMIZERS.items()
 """The labels whose peer is torch (the GPU benchmark's: optax here is JAX on the CPU)."""
 
 
-def bytes_per_element(algorithm: Any) -> int:
+MATRIX_COLUMNS = 1000
+"""Whole-tensor algorithms (Adafactor, Muon, LAMB) step one (n / 1000, 1000) matrix, so that
+Adafactor factors its second moment and Muon has a matrix to orthogonalize."""
+
+
+def tensor_shape(algorithm: Any, n: int) -> tuple[int, ...]:
+    """The shape the n elements are stepped as: flat, or a matrix for a whole-tensor algorithm."""
+    if not isinstance(algorithm, optim.TensorAlgorithm):
+        return (n,)
+    if n % MATRIX_COLUMNS:
+        raise SystemExit(f"{type(algorithm).__name__} is timed on ({n} / {MATRIX_COLUMNS}, {MATRIX_COLUMNS}): "
+                         f"give a size that is a multiple of {MATRIX_COLUMNS}")
+    return (n // MATRIX_COLUMNS, MATRIX_COLUMNS)
+
+
+def bytes_per_element(algorithm: Any, n: int = 1000) -> float:
     """Bytes one step must move per element: the parameter read and written, the gradient
-    read, each state slot read and written (float32): Adam 28, one-slot algorithms 20."""
-    return 4 * (3 + 2 * len(optim.slot_names(algorithm)))
+    read, each state slot read and written (float32): Adam 28, one-slot algorithms 20,
+    Adafactor about 12 (its factors are small). Muon is bound by its matrix products, not
+    by memory: its bound columns say nothing."""
+    layout = optim.Layout.of({"p": tensor_shape(algorithm, n)})
+    slot_elements = sum(slot.size for slot in optim.slot_layouts(algorithm, layout).values())
+    return 4 * (3 + 2 * slot_elements / n)
 
 
 GRADIENT_READ_BYTES = 4
@@ -58,7 +77,7 @@ GRADIENT_READ_BYTES = 4
 def summary(name: str, n: int, flavour: str, times: dict[str, list[float]], bound_bandwidth: float) -> dict[str, object]:
     """One row: elements/s of "kernel", "update" and "torch" from their `times` (seconds per
     step), and their ratios to torch and to the memory bound at `bound_bandwidth` bytes/s."""
-    moved = bytes_per_element(OPTIMIZERS[name][0])
+    moved = bytes_per_element(OPTIMIZERS[name][0], n)
     rate = {label: n / statistics.median(ts) for label, ts in times.items()}
     bound = bound_bandwidth / moved
     return {
@@ -73,32 +92,40 @@ def summary(name: str, n: int, flavour: str, times: dict[str, list[float]], boun
 def contenders(name: str, n: int, backend: Any, param: torch.Tensor,
                grad: torch.Tensor) -> tuple[dict[str, Callable[[], object]], str]:
     """The three steps timed for optimizer `name` on `n` random elements: lrctl's fused
-    "kernel" alone, its whole `optim.update` (both on `backend`'s arrays, warmed up once:
-    compilation, cached tables), and "torch" on `param`/`grad` (fused where torch has it, else
-    foreach; for an optax peer, its update jitted by JAX on the CPU: the flavour is returned).
-    `param` and `grad` hold the same random values."""
+    "kernel" alone (a whole-tensor algorithm's `apply_tensor`), its whole `optim.update`
+    (both on `backend`'s arrays, warmed up once: compilation, cached tables), and "torch" on
+    `param`/`grad` (fused where torch has it, else foreach, else its single-tensor loop; for an
+    optax peer, its update jitted by JAX on the CPU: the flavour is returned). `param` and
+    `grad` hold the same random values, in `tensor_shape`."""
     algorithm, torch_class, kwargs = OPTIMIZERS[name]
-    xp = backend.xp
+    xp, shape = backend.xp, tensor_shape(algorithm, n)
     params, grads = xp.array(param.detach().cpu().numpy()), xp.array(grad.cpu().numpy())  # copies: torch's stay apart
-    config = optim.OptimizerConfig(algorithm)
-    state = optim.update(config, params, grads, optim.init(config, n, xp=xp), LR, backend=backend)
+    config, layout = optim.OptimizerConfig(algorithm), optim.Layout.of({"p": shape})
+    state = optim.update(config, params, grads, optim.init(config, layout, xp=xp), LR, backend=backend, layout=layout)
     bounds, scales, clip = np.array([0, n], np.int64), np.ones(1, np.float32), np.float32(np.inf)
+    param, grad = torch.nn.Parameter(param.detach().reshape(shape)), grad.reshape(shape)
 
     def kernel() -> None:
-        steps.apply(algorithm, backend.kernels, params, grads, state.slots, bounds, scales, clip, LR, 2)
+        if isinstance(algorithm, optim.TensorAlgorithm):
+            slots = {name: slot_layout.view(state.slots[name], "p")
+                     for name, slot_layout in optim.slot_layouts(algorithm, layout).items()}
+            algorithm.apply_tensor(xp, params.reshape(shape), grads.reshape(shape), slots, LR, 2)
+        else:
+            steps.apply(algorithm, backend.kernels, params, grads, state.slots, bounds, scales, clip, LR, 2)
 
     def update() -> None:
-        optim.update(config, params, grads, state, LR, backend=backend)
+        optim.update(config, params, grads, state, LR, backend=backend, layout=layout)
 
     if name not in TORCH_PEERED:
         return {"kernel": kernel, "update": update, "torch": _optax_step(torch_class, kwargs, param, grad)}, "optax-jit"
     param.grad = grad
-    try:
-        opt, flavour = torch_class([param], lr=LR, fused=True, **kwargs), "fused"
-        opt.step()
-    except (RuntimeError, ValueError, TypeError):
-        opt, flavour = torch_class([param], lr=LR, foreach=True, **kwargs), "foreach"
-        opt.step()
+    for flavour, extra in (("fused", {"fused": True}), ("foreach", {"foreach": True}), ("single", {})):
+        try:
+            opt = torch_class([param], lr=LR, **extra, **kwargs)
+            opt.step()
+            break
+        except (RuntimeError, ValueError, TypeError):
+            continue
     return {"kernel": kernel, "update": update, "torch": opt.step}, flavour
 
 

@@ -85,8 +85,11 @@ def _step_tensors(algorithm: TensorAlgorithm, backend: Backend, params: Array, g
                   slots: Mapping[str, Layout], run: _Run, scales: np.ndarray, clip: np.float32, lr: float,
                   step: int) -> None:
     """Each tensor of a run cut per tensor, whole and in its shape, with every slot's view of
-    it in that slot's own layout; the gradient is clipped (and negated) into a temporary."""
+    it in that slot's own layout; the gradient is clipped (and negated) into a temporary. A
+    tensor of no elements has nothing to step (torch's Adafactor would divide by its size)."""
     for span, scale in zip(run.spans, scales):
+        if span.size == 0:
+            continue
         grad = clipped_gradient(grads[span.offset:span.stop], np.float32(scale), clip).reshape(span.shape)
         views = {name: slots[name].view(buffer, span.name) for name, buffer in state.slots.items()}
         algorithm.apply_tensor(backend.xp, params[span.offset:span.stop].reshape(span.shape), grad, views, lr, step)

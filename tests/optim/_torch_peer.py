@@ -19,9 +19,9 @@ MATRICES = optim.Layout.of({"tall": (61, 13), "wide": (9, 40), "square": (16, 16
 the transpose of a tall matrix)."""
 
 
-def layout_for(algorithm: optim.Algorithm) -> optim.Layout:
-    """The layout an algorithm's cases run on: LAYOUT, or MATRICES for one that refuses the rest."""
-    return MATRICES if isinstance(algorithm, optim.Muon) else LAYOUT
+def layout_for(algorithm: optim.Algorithm, default: optim.Layout = LAYOUT) -> optim.Layout:
+    """The layout an algorithm's cases run on: `default`, or MATRICES for one that refuses the rest."""
+    return MATRICES if isinstance(algorithm, optim.Muon) else default
 
 REFERENCE = Backend("cpu", np, numpy_reference.KERNELS, HostMemory())
 FUSED = cpu_backend()

@@ -82,3 +82,33 @@ def test_slots_are_torch_state_names() -> None:
     assert optim.slot_names(optim.SGD()) == ()
     assert optim.slot_names(optim.RMSprop(centered=True, momentum=0.9)) == ("square_avg", "grad_avg", "momentum_buffer")
     assert optim.slot_names(optim.AdamW(amsgrad=True)) == ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+
+@settings(max_examples=40, deadline=None)
+@given(shapes=st.dictionaries(st.text(min_size=1, max_size=4), st.lists(st.integers(0, 6), max_size=4), max_size=5),
+       member=st.sampled_from(["adafactor", "muon", "lamb"]))
+def test_whole_tensor_algorithms_step_any_layout_they_accept_and_refuse_the_rest_by_name(
+        shapes: dict[str, list[int]], member: str) -> None:
+    """Any shapes, scalars and empty tensors included: Muon refuses every tensor that is not a
+    matrix, naming each; otherwise every slot fits its own layout (never larger than the
+    parameters), a step leaves everything finite and the state restores from its export."""
+    config, layout = optim.OptimizerConfig(optim.ALGORITHMS[member]()), optim.Layout.of(shapes)
+    not_matrices = sorted(name for name, shape in shapes.items() if len(shape) != 2)
+    if member == "muon" and not_matrices:
+        with pytest.raises(InvalidArgument) as error:
+            optim.init(config, layout)
+        assert sorted(v.field for v in error.value.violations) == sorted(f"shapes[{n}]" for n in not_matrices)
+        return
+    state = optim.init(config, layout)
+    for name, slot_layout in optim.slot_layouts(config.algorithm, layout).items():
+        assert state.slots[name].size == slot_layout.size <= layout.size
+    rng = np.random.default_rng(0)
+    params = rng.standard_normal(layout.size).astype(np.float32)
+    for _ in range(3):
+        state = optim.update(config, params, rng.standard_normal(layout.size).astype(np.float32), state, 0.01,
+                             backend=FUSED, layout=layout)
+    assert state.step == 3 and np.isfinite(params).all()
+    assert all(np.isfinite(slot).all() for slot in state.slots.values())
+    restored = optim.OptimizerState.from_state_dict(config, _through_npz(state.state_dict()), layout)
+    for name, slot in state.slots.items():
+        np.testing.assert_array_equal(restored.slots[name], slot)

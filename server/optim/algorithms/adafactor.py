@@ -11,6 +11,7 @@ two fields here; eps1 unset is float32's machine epsilon, as torch's None is.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import ModuleType
 from typing import ClassVar, Mapping
@@ -54,6 +55,10 @@ class Adafactor:
         return {"row_var": 0.0, "col_var": 0.0, "variance": 0.0}
 
     def slot_shapes(self, shape: tuple[int, ...]) -> Mapping[str, tuple[int, ...]]:
+        """torch's shapes, but none for a tensor of no elements, which is never stepped (torch
+        would divide by its size) and whose (..., 1, C) factor would outgrow it."""
+        if math.prod(shape) == 0:
+            return {"row_var": EMPTY, "col_var": EMPTY, "variance": EMPTY}
         if len(shape) < 2:
             return {"row_var": EMPTY, "col_var": EMPTY, "variance": shape}
         return {"row_var": (*shape[:-1], 1), "col_var": (*shape[:-2], 1, shape[-1]), "variance": EMPTY}
