@@ -264,8 +264,67 @@ def lion(p, g, exp_avg, bounds, scales, clip, lr, one_minus_b1, b1, one_minus_b2
             pc[i] = pi - lr * update
 
 
+@njit(nogil=True, cache=True)
+def _lamb_update(m, v, pi, bias_correction1, bias_correction2, eps, weight_decay):
+    """LAMB's unscaled update of one element from its new moments (both later passes run
+    this). The decayed weight is added even when weight_decay is 0, as optax adds it: a
+    branch here would keep the loops that call it from vectorizing."""
+    return (m / bias_correction1) / (np.sqrt(v / bias_correction2) + eps) + weight_decay * pi
+
+
+@njit(fastmath={"reassoc"}, nogil=True, cache=True)
+def _lamb_squares(pc, mc, vc, bias_correction1, bias_correction2, eps, weight_decay):
+    """(sum p^2, sum u^2) of one chunk in float64. Reassociable, so that the sums vectorize:
+    they are rounded to float32 norms in the end, which a reordered float64 sum leaves as
+    they are (the update itself is recomputed, in order, by the pass that applies it)."""
+    sp, su = 0.0, 0.0
+    for i in range(pc.size):
+        update = _lamb_update(mc[i], vc[i], pc[i], bias_correction1, bias_correction2, eps, weight_decay)
+        sp += np.float64(pc[i]) * np.float64(pc[i])
+        su += np.float64(update) * np.float64(update)
+    return sp, su
+
+
+@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+def lamb(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_b1, b1, one_minus_b2, b2, bias_correction1,
+         bias_correction2, eps, weight_decay, lr):
+    # Three passes, each vectorized: the moments; each chunk's p^2 and u^2 summed in float64
+    # (a segment's, i.e. a tensor's, norms are the sums of its chunks', rounded to float32 as
+    # the reference's are); then u recomputed from the stored moments and applied times the
+    # trust ratio.
+    starts, stops, segs = chunk_table(bounds, CHUNK)
+    param_sq = np.zeros(starts.size, np.float64)
+    update_sq = np.zeros(starts.size, np.float64)
+    for c in prange(starts.size):
+        scale, lo, hi = scales[segs[c]], starts[c], stops[c]
+        gc, mc, vc = g[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for i in range(gc.size):
+            gi = _grad(gc[i], scale, clip)
+            mc[i] = one_minus_b1 * gi + b1 * mc[i]
+            vc[i] = one_minus_b2 * (gi * gi) + b2 * vc[i]
+        param_sq[c], update_sq[c] = _lamb_squares(p[lo:hi], mc, vc, bias_correction1, bias_correction2, eps,
+                                                  weight_decay)
+    segments = bounds.size - 1
+    ratios = np.ones(segments, np.float32)
+    param_total, update_total = np.zeros(segments, np.float64), np.zeros(segments, np.float64)
+    for c in range(starts.size):
+        param_total[segs[c]] += param_sq[c]
+        update_total[segs[c]] += update_sq[c]
+    for s in range(segments):
+        param_norm, update_norm = np.float32(np.sqrt(param_total[s])), np.float32(np.sqrt(update_total[s]))
+        if param_norm != 0 and update_norm != 0:
+            ratios[s] = param_norm / update_norm
+    for c in prange(starts.size):
+        ratio, lo, hi = ratios[segs[c]], starts[c], stops[c]
+        pc, mc, vc = p[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for i in range(pc.size):
+            update = _lamb_update(mc[i], vc[i], pc[i], bias_correction1, bias_correction2, eps, weight_decay)
+            pc[i] = pc[i] - lr * (update * ratio)
+
+
 FUSED = {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam, "nadam": nadam, "radam": radam,
-         "adamax": adamax, "adadelta": adadelta, "lion": lion}
+         "adamax": adamax, "adadelta": adadelta, "lion": lion,
+         "lamb": lamb}
 """The step kernels by the name algorithms give as their `kernel`."""
 
 

@@ -72,8 +72,10 @@ def _runs(layout: Layout, names: Iterable[str], per_tensor: bool) -> list[_Run]:
 
 
 def _per_tensor(config: OptimizerConfig) -> bool:
-    """Whether a step cuts its runs per tensor: for clipnorm, and for whole-tensor algorithms."""
-    return config.gradient.clipnorm is not None or isinstance(config.algorithm, TensorAlgorithm)
+    """Whether a step cuts its runs per tensor: for clipnorm, for whole-tensor algorithms, and
+    for an elementwise one whose kernel needs each segment to be a whole tensor (LAMB)."""
+    return (config.gradient.clipnorm is not None or isinstance(config.algorithm, TensorAlgorithm)
+            or getattr(config.algorithm, "per_tensor", False))
 
 
 def _on_device(backend: Backend, gradient: RowGradient) -> RowGradient:

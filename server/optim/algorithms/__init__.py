@@ -10,9 +10,9 @@ reference update. Its fused kernels, where a backend has them, are found by the 
 its module here and its proto message (and optionally kernels named after it).
 
 Most algorithms are elementwise (`Algorithm`): one fused pass over any stretch of the flat
-buffers. A few need each tensor whole, with its shape: a norm of the whole update (LAMB's
-trust ratio), a matrix product (Muon's Newton-Schulz iteration) or row and column means
-(Adafactor's factored second moment). Those are `TensorAlgorithm`s, stepped one tensor at a
+buffers (LAMB's kernel makes two over each tensor, for its trust ratio: `per_tensor`). A few
+need each tensor whole, with its shape: a matrix product (Muon's Newton-Schulz iteration) or
+row and column means (Adafactor's factored second moment). Those are `TensorAlgorithm`s, stepped one tensor at a
 time through `apply_tensor`, with slots that may be shaped per tensor unlike the parameter.
 """
 from __future__ import annotations
@@ -44,6 +44,10 @@ class Algorithm(Protocol):
     `maximize: ClassVar[bool] = False`, so every algorithm answers and update.py reads it
     without a default. No kernel sees it: torch's single-tensor code negates the gradient
     before anything else, and update.py negates the gradient scales instead (optim/update.py)."""
+
+    per_tensor: ClassVar[bool]
+    """Optional, False when absent: True for an algorithm whose kernel reads each segment as
+    one whole tensor (LAMB's per-tensor trust ratio), so steps cut runs per tensor."""
 
     def slots(self) -> Mapping[str, float]:
         """Its state slots, in torch's names, each with the value a fresh slot is filled

@@ -2,20 +2,21 @@
 rescaled per tensor by the trust ratio ||param|| / ||update||; optax's argument names and
 defaults, as torch has no LAMB.
 
-A whole-tensor algorithm: the trust ratio needs the norm of each tensor's whole update
-before any element of it is applied. Its slots are optax's `mu` and `nu` under the names
-every other lrctl Adam relative uses (exp_avg, exp_avg_sq).
+Elementwise but for the trust ratio, which needs the norm of each tensor's whole update
+before any element of it is applied: its steps cut runs per tensor (`per_tensor`), so each
+kernel segment is one tensor, and its kernel makes two passes (moments and both norms, then
+the step). Its slots are optax's `mu` and `nu` under the names every other lrctl Adam
+relative uses (exp_avg, exp_avg_sq).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import ModuleType
 from typing import ClassVar, Mapping
 
 import numpy as np
 
-from lrctl.server.backends.kernels import Array
-from lrctl.server.backends.numpy_reference import l2_norm
+from lrctl.server.backends.kernels import Array, Kernel
+from lrctl.server.backends.numpy_reference import clipped_gradient, l2_norm, segments
 from lrctl.server.optim.algorithms import ALGORITHMS
 from lrctl.server.validation import Checks, is_real
 
@@ -34,7 +35,10 @@ class Lamb:
     weight_decay: float = 0.0
     maximize: ClassVar[bool] = False
     """optax has no maximize (see Algorithm.maximize)."""
+    kernel: ClassVar[str] = "lamb"
     sparse_rows: ClassVar[bool] = False
+    per_tensor: ClassVar[bool] = True
+    """Each kernel segment must be one whole tensor (see Algorithm.per_tensor)."""
 
     def __post_init__(self) -> None:
         checks = Checks()
@@ -48,19 +52,24 @@ class Lamb:
     def slots(self) -> Mapping[str, float]:
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
 
-    def slot_shapes(self, shape: tuple[int, ...]) -> Mapping[str, tuple[int, ...]]:
-        return {"exp_avg": shape, "exp_avg_sq": shape}
+    def apply(self, kernel: Kernel, params: Array, grads: Array, slots: Mapping[str, Array], bounds: np.ndarray,
+              scales: np.ndarray, clip: np.float32, lr: float, step: int) -> None:
+        kernel(params, grads, slots["exp_avg"], slots["exp_avg_sq"], bounds, scales, clip, f32(1 - self.b1),
+               f32(self.b1), f32(1 - self.b2), f32(self.b2), f32(1 - self.b1**step), f32(1 - self.b2**step),
+               f32(self.eps), f32(self.weight_decay), f32(lr))
 
-    def apply_tensor(self, xp: ModuleType, param: Array, grad: Array, slots: Mapping[str, Array], lr: float,
-                     step: int) -> None:
+    @staticmethod
+    def reference(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_b1, b1, one_minus_b2, b2,
+                  bias_correction1, bias_correction2, eps, weight_decay, lr) -> None:
         """optax's op order: both moments as (1 - b) * g + b * moment, bias corrections divided
-        out, then the decayed weights added, the trust ratio and the LR multiplied in."""
-        m, v = slots["exp_avg"], slots["exp_avg_sq"]
-        m[...] = f32(1 - self.b1) * grad + f32(self.b1) * m
-        v[...] = f32(1 - self.b2) * (grad * grad) + f32(self.b2) * v
-        update = (m / f32(1 - self.b1**step)) / (xp.sqrt(v / f32(1 - self.b2**step)) + f32(self.eps))
-        if self.weight_decay != 0:
-            update = update + f32(self.weight_decay) * param
-        param_norm, update_norm = l2_norm(param), l2_norm(update)
-        ratio = f32(1) if param_norm == 0 or update_norm == 0 else f32(f32(param_norm) / f32(update_norm))
-        param -= f32(lr) * (update * ratio)
+        out, then the decayed weights added (even at weight_decay 0, as optax adds them), the
+        trust ratio and the LR multiplied in."""
+        for lo, hi, scale in segments(bounds, scales):
+            ps, m, v = p[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+            gs = clipped_gradient(g[lo:hi], scale, clip)
+            m[...] = one_minus_b1 * gs + b1 * m
+            v[...] = one_minus_b2 * (gs * gs) + b2 * v
+            update = (m / bias_correction1) / (np.sqrt(v / bias_correction2) + eps) + weight_decay * ps
+            param_norm, update_norm = l2_norm(ps), l2_norm(update)
+            ratio = f32(1) if param_norm == 0 or update_norm == 0 else f32(f32(param_norm) / f32(update_norm))
+            ps -= lr * (update * ratio)
