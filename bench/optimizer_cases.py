@@ -46,7 +46,7 @@ TORCH_PEERED = [label for label, (_, peer, _) in OPTIMIZERS.items()
 
 
 MATRIX_COLUMNS = 1000
-"""Whole-tensor algorithms (Adafactor, Muon, LAMB) step one (n / 1000, 1000) matrix, so that
+"""Whole-tensor algorithms (Adafactor, Muon) step one (n / 1000, 1000) matrix, so that
 Adafactor factors its second moment and Muon has a matrix to orthogonalize."""
 
 
