@@ -149,3 +149,11 @@ def test_an_override_scale_or_a_policy_that_would_reach_inf_is_refused() -> None
         check_lrs_finite(policy, PolicyState(override=Override(lr=None, scale=1e10)))
     assert [v.field for v in refused.value.violations] == ["override.scale"]
     check_lrs_finite(policy, PolicyState(override=Override(lr=1e300, scale=None)))
+
+
+def test_a_linear_schedule_ending_at_zero_is_exactly_zero_after_its_iterations() -> None:
+    """hypothesis found start + (end - start) rounding to -1.1e-16 (start_factor 0.7586650922632241)."""
+    schedule = Linear(start_factor=0.7586650922632241, end_factor=0.0, total_iters=489709)
+    t = np.array([0, 489708, 489709, 2**63 - 1])
+    lrs = schedule.lr(1.0, t)
+    assert lrs[0] == pytest.approx(0.7586650922632241) and 0 < lrs[1] and lrs[2] == lrs[3] == 0.0

@@ -29,8 +29,11 @@ class Linear:
         checks.raise_if_any()
 
     def lr(self, base_lr: float, t: np.ndarray) -> np.ndarray:
+        """From total_iters on, exactly end_factor: start + (end - start) rounds to -1e-16 for
+        some start factors when end_factor is 0, a negative LR."""
         span = self.end_factor - self.start_factor
-        return base_lr * (self.start_factor + span * np.minimum(t, self.total_iters) / self.total_iters)
+        ramp = self.start_factor + span * np.minimum(t, self.total_iters) / self.total_iters
+        return base_lr * np.where(t >= self.total_iters, self.end_factor, ramp)
 
     def peak(self, base_lr: float) -> float:
         return base_lr * max(self.start_factor, self.end_factor)
