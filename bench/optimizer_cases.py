@@ -104,12 +104,12 @@ def contenders(name: str, n: int, backend: Any, param: torch.Tensor,
     state = optim.update(config, params, grads, optim.init(config, layout, xp=xp), LR, backend=backend, layout=layout)
     bounds, scales, clip = np.array([0, n], np.int64), np.ones(1, np.float32), np.float32(np.inf)
     param, grad = torch.nn.Parameter(param.detach().reshape(shape)), grad.reshape(shape)
+    views = {name: slot_layout.view(state.slots[name], "p") for name, slot_layout in
+             optim.slot_layouts(algorithm, layout).items()}
 
     def kernel() -> None:
         if isinstance(algorithm, optim.TensorAlgorithm):
-            slots = {name: slot_layout.view(state.slots[name], "p")
-                     for name, slot_layout in optim.slot_layouts(algorithm, layout).items()}
-            algorithm.apply_tensor(xp, params.reshape(shape), grads.reshape(shape), slots, LR, 2)
+            algorithm.apply_tensor(xp, params.reshape(shape), grads.reshape(shape), views, LR, 2)
         else:
             steps.apply(algorithm, backend.kernels, params, grads, state.slots, bounds, scales, clip, LR, 2)
 

@@ -48,6 +48,11 @@ def slot_layouts(algorithm: Algorithm | TensorAlgorithm, layout: Layout | int) -
     return {name: Layout.of({tensor: slot[name] for tensor, slot in shapes.items()}) for name in slot_names(algorithm)}
 
 
+def slot_sizes(algorithm: Algorithm | TensorAlgorithm, layout: Layout | int) -> dict[str, int]:
+    """Each slot's element count (`slot_layouts`' sizes)."""
+    return {name: slot.size for name, slot in slot_layouts(algorithm, layout).items()}
+
+
 def _is_count(value: object) -> bool:
     """A non-negative integer, as a Python int or the 0-d array a snapshot file returns."""
     array = np.asarray(value)
@@ -87,7 +92,7 @@ class OptimizerState:
         for name in COUNTERS:
             if name in state and not _is_count(state[name]):
                 bad.append(FieldViolation(f"state.{name}", f"Invalid {name} value: {state[name]!r} (must be >= 0)"))
-        sizes = {name: slot.size for name, slot in slot_layouts(config.algorithm, layout).items()}
+        sizes = slot_sizes(config.algorithm, layout)
         for name in sorted(sizes.keys() & state.keys()):
             if np.shape(state[name]) != (sizes[name],):
                 bad.append(FieldViolation(f"state.{name}",
@@ -103,6 +108,6 @@ def init(config: OptimizerConfig, layout: Layout | int, xp=np) -> OptimizerState
     tensor): each slot filled with the algorithm's initial value for it (zero, but Adagrad's
     sum starts at initial_accumulator_value). InvalidArgument for a tensor shape the
     algorithm cannot step."""
-    sizes = {name: slot.size for name, slot in slot_layouts(config.algorithm, layout).items()}
+    sizes = slot_sizes(config.algorithm, layout)
     return OptimizerState({name: xp.full(sizes[name], fill, dtype=xp.float32)
                            for name, fill in config.algorithm.slots().items()})

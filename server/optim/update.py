@@ -23,15 +23,17 @@ from lrctl.server.optim.rows import RowGradient, coalesced
 from lrctl.server.optim.state import OptimizerState, slot_layouts
 
 
-def _check_buffers(params: Array, grads: Array | None, state: OptimizerState, algorithm: Algorithm,
-                   layout: Layout | None) -> None:
-    """Refuse anything but flat contiguous float32 buffers of the parameters' length (each
-    slot of its own layout's length), and a layout that does not fit them."""
+def _checked_slot_layouts(params: Array, grads: Array | None, state: OptimizerState, algorithm: Algorithm,
+                          layout: Layout | None) -> dict[str, Layout]:
+    """Each slot's layout (`slot_layouts`), once every buffer is checked: refuses anything but
+    flat contiguous float32 buffers of the parameters' length (each slot of its own layout's
+    length), and a layout that does not fit them."""
     n = params.shape[0] if params.ndim == 1 else -1
     fits = layout is None or layout.size == n
-    slot_sizes = {name: slot.size for name, slot in slot_layouts(algorithm, layout if fits and layout else max(n, 0)).items()}
+    slots = slot_layouts(algorithm, layout if fits and layout is not None else max(n, 0))
     buffers = {"params": (params, n), **({} if grads is None else {"grads": (grads, n)}),
-               **{f"state.{name}": (slot, slot_sizes.get(name, -1)) for name, slot in state.slots.items()}}
+               **{f"state.{name}": (slot, slots[name].size if name in slots else -1)
+                  for name, slot in state.slots.items()}}
     bad = [FieldViolation(name, f"must be a flat float32 buffer of {size} elements, got {a.dtype} {a.shape}")
            for name, (a, size) in buffers.items()
            if a.dtype != np.float32 or a.shape != (size,) or not a.flags.c_contiguous]
@@ -39,6 +41,7 @@ def _check_buffers(params: Array, grads: Array | None, state: OptimizerState, al
         bad.append(FieldViolation("layout", f"describes {layout.size} elements, buffers hold {n}"))
     if bad:
         raise InvalidArgument(bad)
+    return slots
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ def _step_tensors(algorithm: TensorAlgorithm, backend: Backend, params: Array, g
 
 def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_Run],
           tables: Sequence[tuple[TensorSpan, RowGradient]], state: OptimizerState, lr: float, *,
-          backend: Backend, layout: Layout | None) -> OptimizerState:
+          backend: Backend, layout: Layout | None, slots: Mapping[str, Layout]) -> OptimizerState:
     """Measures every part of the gradient, decides skip/refuse, then updates: each dense run
     in one fused launch, each table's coalesced rows gathered, updated and scattered back."""
     options, kernels = config.gradient, backend.kernels
@@ -116,7 +119,6 @@ def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_
     scales = np.split(sign * gradient.clip_scales(options, measured), np.cumsum([s.size for s in sumsq])[:-1])
     clip, step_lr, step = gradient.clip_value(options), gradient.decayed_lr(options, lr, state.step), state.step + 1
     tensorwise = isinstance(config.algorithm, TensorAlgorithm)
-    slots = slot_layouts(config.algorithm, layout) if tensorwise else {}
     for run, run_scales in zip(runs, scales):
         if tensorwise:
             _step_tensors(config.algorithm, backend, params, grads, state, slots, run, run_scales, clip, step_lr, step)
@@ -142,15 +144,16 @@ def update(config: OptimizerConfig, params: Array, grads: Array, state: Optimize
     """Apply one step to every element; returns the next state (slot buffers updated in place).
 
     `layout` matters for per-tensor clipnorm and whole-tensor algorithms; without one the
-    buffer is one 1-D tensor. A
-    gradient with a NaN or infinity is refused (InvalidArgument) or skipped (the returned
-    state counts it and keeps its step) per `config.gradient.on_nonfinite`.
+    buffer is one 1-D tensor. A gradient with a NaN or infinity is refused (InvalidArgument)
+    or skipped (the returned state counts it and keeps its step) per
+    `config.gradient.on_nonfinite`.
     """
     lr = gradient.checked_lr(lr)
-    _check_buffers(params, grads, state, config.algorithm, layout)
+    slots = _checked_slot_layouts(params, grads, state, config.algorithm, layout)
     layout = layout or Layout.flat(params.shape[0])
-    runs = _runs(layout, [span.name for span in layout.spans], _per_tensor(config))
-    return _step(config, params, grads, runs, [], state, lr, backend=backend, layout=layout)
+    bounds = layout.bounds() if _per_tensor(config) else np.array([0, layout.size], dtype=np.int64)
+    return _step(config, params, grads, [_Run(0, layout.size, bounds, layout.spans)], [], state, lr,
+                 backend=backend, layout=layout, slots=slots)
 
 
 def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, state: OptimizerState, lr: float, *,
@@ -171,7 +174,7 @@ def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, 
     dense = list(dense)
     if dense and grads is None:
         raise InvalidArgument(FieldViolation("grads", "dense tensors need the gradient buffer"))
-    _check_buffers(params, grads, state, config.algorithm, layout)
+    slots = _checked_slot_layouts(params, grads, state, config.algorithm, layout)
     rows = rows or {}
     if rows and not config.algorithm.sparse_rows:
         name = ALGORITHMS.name_of(config.algorithm)
@@ -184,7 +187,7 @@ def update_tensors(config: OptimizerConfig, params: Array, grads: Array | None, 
     tables = [(layout.span(name), _on_device(backend, coalesced(layout.span(name), g)))
               for name, g in rows.items()]
     return _step(config, params, params[:0] if grads is None else grads, runs, tables, state, lr,
-                 backend=backend, layout=layout)
+                 backend=backend, layout=layout, slots=slots)
 
 
 def update_rows(config: OptimizerConfig, params: Array, grads: Mapping[str, RowGradient], state: OptimizerState,

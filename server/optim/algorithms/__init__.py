@@ -10,10 +10,11 @@ reference update. Its fused kernels, where a backend has them, are found by the 
 its module here and its proto message (and optionally kernels named after it).
 
 Most algorithms are elementwise (`Algorithm`): one fused pass over any stretch of the flat
-buffers (LAMB's kernel makes three over each tensor, for its trust ratio: `per_tensor`). A few
-need each tensor whole, with its shape: a matrix product (Muon's Newton-Schulz iteration) or
-row and column means (Adafactor's factored second moment). Those are `TensorAlgorithm`s, stepped one tensor at a
-time through `apply_tensor`, with slots that may be shaped per tensor unlike the parameter.
+buffers (LAMB's kernel makes three over each tensor, for its trust ratio: `per_tensor`). A
+few need each tensor whole, with its shape: a matrix product (Muon's Newton-Schulz
+iteration) or row and column means (Adafactor's factored second moment). Those are
+`TensorAlgorithm`s, stepped one tensor at a time through `apply_tensor`, with slots that may
+be shaped per tensor unlike the parameter.
 """
 from __future__ import annotations
 
