@@ -69,6 +69,12 @@ def run_ddp(kind: str, rank: int, world: int, init_file: str) -> tuple[torch.nn.
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+    # Torn down as torch's shutdown notes ask: every rank past its last collective before any
+    # rank closes its gloo pairs, and the DDP reducer (which holds the group and its pending
+    # work) gone before the group. A rank that tore down early once aborted in CI with
+    # "terminate called without an active exception".
+    dist.barrier()
+    del ddp
     dist.destroy_process_group()
     return net, lrs
 
