@@ -109,7 +109,7 @@ def contenders(name: str, n: int, backend: Any, param: torch.Tensor,
 
     def kernel() -> None:
         if isinstance(algorithm, optim.TensorAlgorithm):
-            algorithm.apply_tensor(xp, params.reshape(shape), grads.reshape(shape), views, LR, 2)
+            algorithm.apply_tensor(backend, params.reshape(shape), grads.reshape(shape), views, LR, 2)
         else:
             steps.apply(algorithm, backend.kernels, params, grads, state.slots, bounds, scales, clip, LR, 2)
 

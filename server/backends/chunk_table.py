@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(nogil=True, cache=True)
+@njit(fastmath=False, nogil=True, error_model="numpy", cache=True)
 def chunk_table(bounds, chunk):
     """(starts, stops, segment index) of the chunks of at most `chunk` elements covering every
     segment [bounds[s], bounds[s + 1]), in buffer order; int64 arrays of one length."""

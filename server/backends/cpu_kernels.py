@@ -2,7 +2,13 @@
 
 Plain NumPy makes ~10 passes per Adam step; here every element is loaded once, updated in
 registers and stored once, with float32 arithmetic in torch's order of operations and no
-fast-math, so results track torch.optim to float32 rounding. Inner loops index a slice
+fast-math, so results track torch.optim to float32 rounding. Division follows NumPy's
+error model, as the references do: x / 0 is inf or NaN, not a ZeroDivisionError (which
+numba cannot raise out of a parallel loop, and whose per-element check keeps a loop from
+vectorizing). Every function here says its `fastmath` and `error_model` explicitly: numba
+hands a callee that leaves them unset its caller's, so a strict helper called from a
+reassociating sum would be compiled (and cached) reassociating, and its bits would depend
+on which caller compiled it first. Inner loops index a slice
 from 0, which is what lets numba drop its negative-index wraparound and LLVM vectorize
 (indexing the whole buffer from a runtime start measured 3x slower). The buffer is cut into
 CHUNK-element chunks that never straddle a segment, and threads take chunks statically, so
@@ -38,7 +44,7 @@ CHUNK = 16384
 """Elements per unit of parallel work: 64 KiB of each array, a few L2-sized bites."""
 
 
-@njit(nogil=True, cache=True)
+@njit(fastmath=False, nogil=True, error_model="numpy", cache=True)
 def _grad(x, scale, clip):
     """The gradient element the optimizer sees: clip-norm scale, then clipvalue clamp."""
     x = x * scale
@@ -49,7 +55,7 @@ def _grad(x, scale, clip):
     return x
 
 
-@njit(parallel=True, fastmath={"reassoc"}, nogil=True, cache=True)
+@njit(parallel=True, fastmath={"reassoc"}, nogil=True, error_model="numpy", cache=True)
 def segment_sumsq(g, bounds):
     # reassoc lets the float64 sum vectorize; the norm only sizes a clip factor and tests
     # finiteness, neither of which depends on summation order.
@@ -68,7 +74,7 @@ def segment_sumsq(g, bounds):
     return out
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def sgd(p, g, buf, bounds, scales, clip, lr, weight_decay, momentum, one_minus_dampening,
         nesterov, first_step):
     starts, stops, segs = chunk_table(bounds, CHUNK)
@@ -86,7 +92,7 @@ def sgd(p, g, buf, bounds, scales, clip, lr, weight_decay, momentum, one_minus_d
             pc[i] = pc[i] - lr * gi
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def adagrad(p, g, state_sum, bounds, scales, clip, clr, weight_decay, eps):
     starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
@@ -101,7 +107,7 @@ def adagrad(p, g, state_sum, bounds, scales, clip, clr, weight_decay, eps):
             pc[i] = pc[i] - clr * gi / (np.sqrt(s) + eps)
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def rmsprop(p, g, square_avg, grad_avg, buf, bounds, scales, clip, lr, alpha,
             one_minus_alpha, eps, weight_decay, momentum, centered):
     starts, stops, segs = chunk_table(bounds, CHUNK)
@@ -129,7 +135,7 @@ def rmsprop(p, g, square_avg, grad_avg, buf, bounds, scales, clip, lr, alpha,
                 pc[i] = pc[i] - lr * gi / avg
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def adam(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, bounds, scales, clip, step_size,
          one_minus_beta1, beta2, one_minus_beta2, bias_correction2_sqrt, eps, weight_decay,
          param_decay, amsgrad):
@@ -157,7 +163,7 @@ def adam(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, bounds, scales, clip, step_s
             pc[i] = pi - step_size * m / (np.sqrt(v) / bias_correction2_sqrt + eps)
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def nadam(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta2, one_minus_beta2,
           bias_correction2, eps, weight_decay, param_decay, grad_step, avg_step):
     starts, stops, segs = chunk_table(bounds, CHUNK)
@@ -181,7 +187,7 @@ def nadam(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta
             pc[i] = pi - avg_step * m / denom
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def radam(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta2, one_minus_beta2,
           bias_correction1, lr, bias_correction2_sqrt, eps, rect, weight_decay, param_decay, rectified):
     starts, stops, segs = chunk_table(bounds, CHUNK)
@@ -207,7 +213,7 @@ def radam(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_beta1, beta
             pc[i] = pi - step
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def adamax(p, g, exp_avg, exp_inf, bounds, scales, clip, one_minus_beta1, beta2, eps, weight_decay, clr):
     starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
@@ -228,7 +234,7 @@ def adamax(p, g, exp_avg, exp_inf, bounds, scales, clip, one_minus_beta1, beta2,
             pc[i] = pc[i] - clr * m / u
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def adadelta(p, g, square_avg, acc_delta, bounds, scales, clip, lr, rho, one_minus_rho, eps, weight_decay):
     starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
@@ -246,7 +252,7 @@ def adadelta(p, g, square_avg, acc_delta, bounds, scales, clip, lr, rho, one_min
             pc[i] = pc[i] - lr * delta
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def lion(p, g, exp_avg, bounds, scales, clip, lr, one_minus_b1, b1, one_minus_b2, b2, weight_decay):
     starts, stops, segs = chunk_table(bounds, CHUNK)
     for c in prange(starts.size):
@@ -264,7 +270,7 @@ def lion(p, g, exp_avg, bounds, scales, clip, lr, one_minus_b1, b1, one_minus_b2
             pc[i] = pi - lr * update
 
 
-@njit(nogil=True, cache=True)
+@njit(fastmath=False, nogil=True, error_model="numpy", cache=True)
 def _lamb_update(m, v, pi, bias_correction1, bias_correction2, eps, weight_decay):
     """LAMB's unscaled update of one element from its new moments (both later passes run
     this). The decayed weight is added even when weight_decay is 0, as optax adds it: a
@@ -272,7 +278,7 @@ def _lamb_update(m, v, pi, bias_correction1, bias_correction2, eps, weight_decay
     return (m / bias_correction1) / (np.sqrt(v / bias_correction2) + eps) + weight_decay * pi
 
 
-@njit(fastmath={"reassoc"}, nogil=True, cache=True)
+@njit(fastmath={"reassoc"}, nogil=True, error_model="numpy", cache=True)
 def _lamb_squares(pc, mc, vc, bias_correction1, bias_correction2, eps, weight_decay):
     """(sum p^2, sum u^2) of one chunk in float64. Reassociable, so that the sums vectorize:
     they are rounded to float32 norms in the end, which a reordered float64 sum leaves as
@@ -285,7 +291,7 @@ def _lamb_squares(pc, mc, vc, bias_correction1, bias_correction2, eps, weight_de
     return sp, su
 
 
-@njit(parallel=True, fastmath=False, nogil=True, cache=True)
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
 def lamb(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_b1, b1, one_minus_b2, b2, bias_correction1,
          bias_correction2, eps, weight_decay, lr):
     # Three passes, each vectorized: the moments; each chunk's p^2 and u^2 summed in float64
@@ -322,9 +328,96 @@ def lamb(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_b1, b1, one_
             pc[i] = pc[i] - lr * (update * ratio)
 
 
+COLUMNS = 256
+"""Columns per unit of Adafactor's column-sum pass: a thread walks every row of one such band,
+1 KiB of each row, accumulating 256 float64 sums that stay in cache."""
+
+
+@njit(fastmath={"reassoc"}, nogil=True, error_model="numpy", cache=True)
+def _sum_of_squares(a):
+    """sum a^2 of a float32 row, in float64. Reassociable, so that it vectorizes: it is
+    rounded to a float32 norm, which a reordered float64 sum leaves as it is (as
+    `_lamb_squares`)."""
+    acc = 0.0
+    for i in range(a.size):
+        acc += np.float64(a[i]) * np.float64(a[i])
+    return acc
+
+
+@njit(fastmath=False, nogil=True, error_model="numpy", cache=True)
+def _lerp(start, end, small, coeff):
+    """numpy_reference.lerp of one element: fma(coeff, end - start, start or end), the product
+    exact in float64 and the sum rounded once to float64, then to float32."""
+    base = start if small else end
+    return np.float32(np.float64(end - start) * np.float64(coeff) + np.float64(base))
+
+
+@njit(fastmath=False, nogil=True, error_model="numpy", cache=True)
+def _adafactor_update(row, col, divisor, eps1_sq, gi):
+    """One element of Adafactor's unclipped update: g / sqrt(max(r c / divisor, eps1^2))."""
+    estimate = (row * col) / divisor
+    return (np.float32(1) / np.sqrt(estimate if not estimate < eps1_sq else eps1_sq)) * gi
+
+
+@njit(parallel=True, fastmath=False, nogil=True, error_model="numpy", cache=True)
+def adafactor(p, g, row_var, col_var, one_minus_beta2, eps1, eps2, rho, d, decay):
+    # A batch of matrices p, g (B, R, C) with factors row_var (B, R) and col_var (B, C), in
+    # four parallel passes: per-row sums of p^2 and g^2; per-column sums of g^2 (bands of
+    # COLUMNS, each column summed down its rows in order); u, written over g (the caller's
+    # temporary: apply_tensor's contract), and its per-row sums of squares; the step. The
+    # factors, their means and the two norms are O(R + C), between passes. u's two divisions
+    # and square root are most of the time, so they are made once.
+    batches, rows, cols = p.shape
+    small = abs(one_minus_beta2) < 0.5
+    coeff = np.float32(one_minus_beta2) if small else np.float32(one_minus_beta2) - np.float32(1)
+    eps1_32, eps1_sq = np.float32(eps1), np.float32(eps1 * eps1)
+    param_sq, row_sq = np.empty(batches * rows, np.float64), np.empty(batches * rows, np.float64)
+    for k in prange(batches * rows):
+        param_sq[k], row_sq[k] = _sum_of_squares(p[k // rows, k % rows]), _sum_of_squares(g[k // rows, k % rows])
+    bands = (cols + COLUMNS - 1) // COLUMNS
+    col_sq = np.zeros((batches, cols), np.float64)
+    for k in prange(batches * bands):
+        b, lo = k // bands, (k % bands) * COLUMNS
+        hi = min(lo + COLUMNS, cols)
+        acc = col_sq[b, lo:hi]
+        for r in range(rows):
+            gr = g[b, r, lo:hi]
+            for j in range(hi - lo):
+                x = np.float64(gr[j])
+                acc[j] += x * x
+    root = np.sqrt(np.float64(p.size))
+    alpha = max(eps2, np.float64(np.float32(np.sqrt(param_sq.sum()))) / root) * rho
+    divisors = np.empty(batches, np.float32)
+    for b in range(batches):
+        mean = 0.0
+        for r in range(rows):
+            norm = np.float32(np.sqrt(row_sq[b * rows + r]))
+            row_var[b, r] = _lerp(row_var[b, r], norm * norm / np.float32(cols), small, coeff)
+            mean += np.float64(row_var[b, r])
+        for j in range(cols):
+            norm = np.float32(np.sqrt(col_sq[b, j]))
+            col_var[b, j] = _lerp(col_var[b, j], norm * norm / np.float32(rows), small, coeff)
+        mean32 = np.float32(mean / rows)
+        divisors[b] = mean32 if not mean32 < eps1_32 else eps1_32
+    update_sq = np.empty(batches * rows, np.float64)
+    for k in prange(batches * rows):
+        b, r = k // rows, k % rows
+        gr, cr, row, divisor = g[b, r], col_var[b], row_var[b, r], divisors[b]
+        for j in range(gr.size):
+            gr[j] = _adafactor_update(row, cr[j], divisor, eps1_sq, gr[j])
+        update_sq[k] = _sum_of_squares(gr)
+    clip = max(1.0, np.float64(np.float32(np.sqrt(update_sq.sum()))) / (root * d))
+    scale = np.float32(-alpha / clip)
+    for k in prange(batches * rows):
+        b, r = k // rows, k % rows
+        pr, ur = p[b, r], g[b, r]
+        for j in range(pr.size):
+            pr[j] = pr[j] * decay + scale * ur[j]
+
+
 FUSED = {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam, "nadam": nadam, "radam": radam,
          "adamax": adamax, "adadelta": adadelta, "lion": lion,
-         "lamb": lamb}
+         "lamb": lamb, "adafactor": adafactor}
 """The step kernels by the name algorithms give as their `kernel`."""
 
 

@@ -97,7 +97,7 @@ def _step_tensors(algorithm: TensorAlgorithm, backend: Backend, params: Array, g
             continue
         grad = clipped_gradient(grads[span.offset:span.stop], np.float32(scale), clip).reshape(span.shape)
         views = {name: slots[name].view(buffer, span.name) for name, buffer in state.slots.items()}
-        algorithm.apply_tensor(backend.xp, params[span.offset:span.stop].reshape(span.shape), grad, views, lr, step)
+        algorithm.apply_tensor(backend, params[span.offset:span.stop].reshape(span.shape), grad, views, lr, step)
 
 
 def _step(config: OptimizerConfig, params: Array, grads: Array, runs: Sequence[_Run],

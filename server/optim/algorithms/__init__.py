@@ -12,17 +12,17 @@ its module here and its proto message (and optionally kernels named after it).
 Most algorithms are elementwise (`Algorithm`): one fused pass over any stretch of the flat
 buffers (LAMB's kernel makes three over each tensor, for its trust ratio: `per_tensor`). A
 few need each tensor whole, with its shape: a matrix product (Muon's Newton-Schulz
-iteration) or row and column means (Adafactor's factored second moment). Those are
-`TensorAlgorithm`s, stepped one tensor at a time through `apply_tensor`, with slots that may
-be shaped per tensor unlike the parameter.
+iteration) or row and column means (Adafactor's factored second moment, which has a fused
+kernel for matrices). Those are `TensorAlgorithm`s, stepped one tensor at a time through
+`apply_tensor`, with slots that may be shaped per tensor unlike the parameter.
 """
 from __future__ import annotations
 
-from types import ModuleType
 from typing import ClassVar, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from lrctl.server.backends import Backend
 from lrctl.server.backends.kernels import Array, Kernel
 from lrctl.server.oneof_registry import OneofRegistry, import_modules
 
@@ -70,8 +70,9 @@ class Algorithm(Protocol):
 
 @runtime_checkable
 class TensorAlgorithm(Protocol):
-    """What a whole-tensor algorithm provides besides its config fields (no `kernel`: its
-    steps are array operations on the backend's array module, NumPy or CuPy)."""
+    """What a whole-tensor algorithm provides besides its config fields. Its step gets the
+    whole backend: array operations on its array module (NumPy or CuPy), and any kernel the
+    algorithm looks up by name (Adafactor's, for matrices) with a reference beside it."""
 
     sparse_rows: ClassVar[bool]
     """False: a whole-tensor update has no lazy form over some rows."""
@@ -90,7 +91,7 @@ class TensorAlgorithm(Protocol):
         so a job is refused at upload."""
         ...
 
-    def apply_tensor(self, xp: ModuleType, param: Array, grad: Array, slots: Mapping[str, Array], lr: float,
+    def apply_tensor(self, backend: Backend, param: Array, grad: Array, slots: Mapping[str, Array], lr: float,
                      step: int) -> None:
         """One step (`step` 1-based) of one tensor at `lr`, in place: `param` and each slot
         are views in their shapes; `grad` is the gradient as the algorithm sees it (clipped,

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from types import ModuleType
 from typing import ClassVar, Mapping
 
 import numpy as np
 
+from lrctl.server.backends import Backend
 from lrctl.server.backends.kernels import Array
 from lrctl.server.backends.numpy_reference import l2_norm, lerp
 from lrctl.server.optim.algorithms import ALGORITHMS
@@ -38,6 +38,7 @@ class Adafactor:
     d: float = 1.0
     weight_decay: float = 0.0
     maximize: bool = False
+    kernel: ClassVar[str] = "adafactor"
     sparse_rows: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
@@ -63,32 +64,56 @@ class Adafactor:
             return {"row_var": EMPTY, "col_var": EMPTY, "variance": shape}
         return {"row_var": (*shape[:-1], 1), "col_var": (*shape[:-2], 1, shape[-1]), "variance": EMPTY}
 
-    def apply_tensor(self, xp: ModuleType, param: Array, grad: Array, slots: Mapping[str, Array], lr: float,
+    def apply_tensor(self, backend: Backend, param: Array, grad: Array, slots: Mapping[str, Array], lr: float,
                      step: int) -> None:
-        """torch's single-tensor step, op for op, its Python-float scalars in double."""
+        """torch's single-tensor step, op for op, its Python-float scalars in double: a tensor of
+        two or more dimensions through the backend's `kernel` (the batch of matrices it is),
+        a vector or scalar as array operations (a bias: too small for a kernel to matter)."""
         eps1 = float(np.finfo(np.float32).eps) if self.eps1 is None else self.eps1
         one_minus_beta2 = float(step) ** self.beta2_decay
-        rho = min(lr, 1 / float(step) ** 0.5)
-        alpha = max(self.eps2, l2_norm(param) / param.size ** 0.5) * rho
-        if self.weight_decay != 0:
-            param *= f32(1 - lr * self.weight_decay)
-        if grad.ndim > 1:
-            row_var, col_var = slots["row_var"], slots["col_var"]
-            row_var[...] = lerp(row_var, _mean_square(xp, grad, -1), one_minus_beta2)
-            col_var[...] = lerp(col_var, _mean_square(xp, grad, -2), one_minus_beta2)
-            estimate = row_var @ col_var
-            estimate /= xp.maximum(xp.mean(row_var, axis=-2, keepdims=True, dtype=xp.float32), f32(eps1))
-        else:
-            variance = slots["variance"]
-            variance[...] = lerp(variance, grad * grad, one_minus_beta2)
-            estimate = variance.copy()
-        update = f32(1) / xp.sqrt(xp.maximum(estimate, f32(eps1 * eps1)))
+        rho = min(lr, 1 / math.sqrt(step))
+        decay = f32(1 - lr * self.weight_decay)
+        if grad.ndim < 2:
+            self._step_vector(param, grad, slots["variance"], one_minus_beta2, eps1, rho, decay)
+            return
+        batched = (-1, *param.shape[-2:])
+        kernel = backend.kernels.step_kernel(self.kernel, self.reference)
+        kernel(param.reshape(batched), grad.reshape(batched), slots["row_var"].reshape(batched[:2]),
+               slots["col_var"].reshape(batched[0], batched[2]), one_minus_beta2, eps1, self.eps2, rho, self.d, decay)
+
+    def _step_vector(self, param: Array, grad: Array, variance: Array, one_minus_beta2: float, eps1: float,
+                     rho: float, decay: np.float32) -> None:
+        alpha = max(self.eps2, l2_norm(param) / math.sqrt(param.size)) * rho
+        param *= decay
+        variance[...] = lerp(variance, grad * grad, one_minus_beta2)
+        update = f32(1) / np.sqrt(np.maximum(variance, f32(eps1 * eps1)))
         update *= grad
-        denom = max(1.0, l2_norm(update) / (update.size ** 0.5 * self.d))
-        param += f32(-alpha / denom) * update
+        param += f32(-alpha / _clip_divisor(update, self.d)) * update
+
+    @staticmethod
+    def reference(p: Array, g: Array, row_var: Array, col_var: Array, one_minus_beta2: float, eps1: float,
+                  eps2: float, rho: float, d: float, decay: np.float32) -> None:
+        """One step of a batch of matrices: p and g (B, R, C), row_var (B, R), col_var (B, C).
+        torch's op order, but for the mean of the row factors, which is summed in float64 and
+        rounded (torch sums float32), so that a kernel's loop reproduces it."""
+        alpha = max(eps2, l2_norm(p) / math.sqrt(p.size)) * rho
+        p *= decay
+        row_var[...] = lerp(row_var, _mean_square(g, 2), one_minus_beta2)
+        col_var[...] = lerp(col_var, _mean_square(g, 1), one_minus_beta2)
+        row_mean = row_var.mean(axis=1, dtype=np.float64).astype(np.float32)
+        estimate = row_var[:, :, None] * col_var[:, None, :]
+        estimate /= np.maximum(row_mean, f32(eps1))[:, None, None]
+        update = f32(1) / np.sqrt(np.maximum(estimate, f32(eps1 * eps1)))
+        update *= g
+        p += f32(-alpha / _clip_divisor(update, d)) * update
 
 
-def _mean_square(xp: ModuleType, grad: Array, axis: int) -> Array:
-    """torch.norm(grad, dim=axis, keepdim=True).square_().div_(grad.size(axis)), in float32."""
-    norm = xp.sqrt(xp.sum(xp.square(grad, dtype=xp.float64), axis=axis, keepdims=True)).astype(xp.float32)
+def _mean_square(grad: Array, axis: int) -> Array:
+    """torch.norm(grad, dim=axis).square_().div_(grad.size(axis)), in float32."""
+    norm = np.sqrt(np.sum(np.square(grad, dtype=np.float64), axis=axis)).astype(np.float32)
     return norm * norm / f32(grad.shape[axis])
+
+
+def _clip_divisor(update: Array, d: float) -> float:
+    """max(1, RMS(update) / d): what the update is divided by to clip its RMS to d."""
+    return max(1.0, l2_norm(update) / (math.sqrt(update.size) * d))

@@ -19,6 +19,7 @@ from typing import ClassVar, Mapping
 import numpy as np
 
 from lrctl.protocol.bfloat16 import rounded
+from lrctl.server.backends import Backend
 from lrctl.server.backends.kernels import Array
 from lrctl.server.backends.numpy_reference import l2_norm, lerp
 from lrctl.server.errors import FieldViolation, InvalidArgument
@@ -105,11 +106,11 @@ class Muon:
             return lr * 0.2 * math.sqrt(max(rows, cols))
         return lr * math.sqrt(max(1, rows / cols))
 
-    def apply_tensor(self, xp: ModuleType, param: Array, grad: Array, slots: Mapping[str, Array], lr: float,
+    def apply_tensor(self, backend: Backend, param: Array, grad: Array, slots: Mapping[str, Array], lr: float,
                      step: int) -> None:
         buf = slots["momentum_buffer"]
         buf[...] = lerp(buf, grad, 1 - self.momentum)
         update = lerp(grad, buf, self.momentum) if self.nesterov else buf
-        orthogonal = newton_schulz(xp, update, self.ns_coefficients, self.ns_steps, self.eps)
+        orthogonal = newton_schulz(backend.xp, update, self.ns_coefficients, self.ns_steps, self.eps)
         param *= f32(1 - lr * self.weight_decay)
         param -= f32(self.adjusted_lr(lr, param.shape)) * orthogonal
