@@ -26,9 +26,23 @@ __device__ __forceinline__ float clipped_grad(float x, float scale, float clip) 
     return x;
 }
 
-// out[seg] += the chunk's sum of squares, in double: per-thread partial sums, a tree in
-// shared memory (any blockDim.x up to LRCTL_MAX_THREADS), one atomic add per block. Every
-// thread reaches every __syncthreads(). out must be zeroed by the caller.
+// The block's sum of every thread's `value`, in double: a tree in `partial` (shared, one
+// entry per thread, any blockDim.x up to LRCTL_MAX_THREADS). Every thread must call it (each
+// reaches every __syncthreads()) and each gets the total; `partial` is not written again.
+__device__ __forceinline__ double block_sum(double* partial, double value) {
+    partial[threadIdx.x] = value;
+    __syncthreads();
+    for (unsigned int width = blockDim.x; width > 1;) {
+        const unsigned int half = (width + 1) / 2;
+        if (threadIdx.x < width - half) partial[threadIdx.x] += partial[threadIdx.x + half];
+        __syncthreads();
+        width = half;
+    }
+    return partial[0];
+}
+
+// out[seg] += the chunk's sum of squares, in double: per-thread partial sums, block_sum, one
+// atomic add per block. out must be zeroed by the caller.
 extern "C" __global__ void segment_sumsq(const float* g, const long long* starts, const long long* stops,
                                          const long long* segs, double* out) {
     __shared__ double partial[LRCTL_MAX_THREADS];
@@ -38,15 +52,8 @@ extern "C" __global__ void segment_sumsq(const float* g, const long long* starts
         const double x = g[i];
         acc += x * x;
     }
-    partial[threadIdx.x] = acc;
-    __syncthreads();
-    for (unsigned int width = blockDim.x; width > 1;) {
-        const unsigned int half = (width + 1) / 2;
-        if (threadIdx.x < width - half) partial[threadIdx.x] += partial[threadIdx.x + half];
-        __syncthreads();
-        width = half;
-    }
-    if (threadIdx.x == 0) atomicAdd(&out[segs[c]], partial[0]);
+    const double total = block_sum(partial, acc);
+    if (threadIdx.x == 0) atomicAdd(&out[segs[c]], total);
 }
 
 extern "C" __global__ void sgd(float* p, const float* g, float* buf, const long long* starts,
@@ -236,5 +243,62 @@ extern "C" __global__ void lion(float* p, const float* g, float* exp_avg, const 
         const float pi = p[i];
         if (weight_decay != 0.0f) update = update + weight_decay * pi;
         p[i] = pi - lr * update;
+    }
+}
+
+// LAMB's unscaled update of one element from its new moments (both passes compute it). The
+// decayed weight is added at weight_decay 0 too, as optax and the CPU kernel add it.
+__device__ __forceinline__ float lamb_update(float m, float v, float pi, float bias_correction1,
+                                             float bias_correction2, float eps, float weight_decay) {
+    return (m / bias_correction1) / (sqrtf(v / bias_correction2) + eps) + weight_decay * pi;
+}
+
+// LAMB, pass 1 of 2: the moments, and each segment's (each tensor's: its steps cut runs per
+// tensor) sums of p^2 and u^2 in double, added to sums[2 seg] and sums[2 seg + 1] as
+// segment_sumsq adds (sums zeroed by the caller). The trust ratio needs both whole sums
+// before any element moves, so the step is a second launch.
+extern "C" __global__ void lamb(float* p, const float* g, float* exp_avg, float* exp_avg_sq, const long long* starts,
+                                const long long* stops, const long long* segs, const float* scales, float clip,
+                                float one_minus_b1, float b1, float one_minus_b2, float b2, float bias_correction1,
+                                float bias_correction2, float eps, float weight_decay, double* sums) {
+    __shared__ double partial_p[LRCTL_MAX_THREADS];
+    __shared__ double partial_u[LRCTL_MAX_THREADS];
+    const long long c = blockIdx.x;
+    const float scale = scales[segs[c]];
+    double sp = 0.0, su = 0.0;
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        const float gi = clipped_grad(g[i], scale, clip);
+        const float m = one_minus_b1 * gi + b1 * exp_avg[i];
+        const float v = one_minus_b2 * (gi * gi) + b2 * exp_avg_sq[i];
+        exp_avg[i] = m;
+        exp_avg_sq[i] = v;
+        const double pi = p[i];
+        const double u = lamb_update(m, v, p[i], bias_correction1, bias_correction2, eps, weight_decay);
+        sp += pi * pi;
+        su += u * u;
+    }
+    const double param_sq = block_sum(partial_p, sp), update_sq = block_sum(partial_u, su);
+    if (threadIdx.x == 0) {
+        atomicAdd(&sums[2 * segs[c]], param_sq);
+        atomicAdd(&sums[2 * segs[c] + 1], update_sq);
+    }
+}
+
+// LAMB, pass 2 of 2: u recomputed from the stored moments, times the segment's trust ratio
+// ||p|| / ||u|| (each norm rounded to float32; 1 where either is zero). `scales` is unused:
+// the gradient was read in pass 1.
+extern "C" __global__ void lamb_apply(float* p, const float* exp_avg, const float* exp_avg_sq,
+                                      const long long* starts, const long long* stops, const long long* segs,
+                                      const float* scales, float bias_correction1, float bias_correction2, float eps,
+                                      float weight_decay, float lr, const double* sums) {
+    (void)scales;
+    const long long c = blockIdx.x, seg = segs[c];
+    const float param_norm = (float)sqrt(sums[2 * seg]), update_norm = (float)sqrt(sums[2 * seg + 1]);
+    const float ratio = param_norm != 0.0f && update_norm != 0.0f ? param_norm / update_norm : 1.0f;
+    for (long long i = starts[c] + threadIdx.x; i < stops[c]; i += blockDim.x) {
+        const float pi = p[i];
+        const float u = lamb_update(exp_avg[i], exp_avg_sq[i], pi, bias_correction1, bias_correction2, eps,
+                                    weight_decay);
+        p[i] = pi - lr * (u * ratio);
     }
 }

@@ -266,6 +266,18 @@ def kernels(launch: Launch | None = None, *, chunk: int = CHUNK, threads: int = 
                     (f32(clip), f32(lr), f32(one_minus_b1), f32(b1), f32(one_minus_b2), f32(b2),
                      f32(weight_decay)))
 
+    def lamb(p, g, exp_avg, exp_avg_sq, bounds, scales, clip, one_minus_b1, b1, one_minus_b2, b2, bias_correction1,
+             bias_correction2, eps, weight_decay, lr) -> None:
+        """Two launches: the moments and each tensor's norms (summed on the device), then the
+        step; the norms never leave the device."""
+        buffers = {"p": (p, True), "g": (g, True), "exp_avg": (exp_avg, True), "exp_avg_sq": (exp_avg_sq, True)}
+        update = (f32(bias_correction1), f32(bias_correction2), f32(eps), f32(weight_decay))
+        sums = device.zeros(2 * (len(bounds) - 1), np.float64)
+        launch_step("lamb", bounds, scales, buffers,
+                    (f32(clip), f32(one_minus_b1), f32(b1), f32(one_minus_b2), f32(b2), *update, sums))
+        del buffers["g"]
+        launch_step("lamb_apply", bounds, scales, buffers, (*update, f32(lr), sums))
+
     return Kernels(f"cuda-fused[{launch.name}]", segment_sumsq,
                    {"sgd": sgd, "adagrad": adagrad, "rmsprop": rmsprop, "adam": adam, "nadam": nadam,
-                    "radam": radam, "adamax": adamax, "adadelta": adadelta, "lion": lion})
+                    "radam": radam, "adamax": adamax, "adadelta": adadelta, "lion": lion, "lamb": lamb})

@@ -76,7 +76,9 @@ def emulated(launch: EmulatedLaunch) -> Kernels:
 def test_every_cuda_kernel_is_named_by_an_algorithm_and_its_wrapper_takes_the_reference_arguments(
         emulated: Kernels) -> None:
     algorithms = {cls.kernel: cls for cls in optim.ALGORITHMS.values() if hasattr(cls, "kernel")}
-    assert set(signatures(cupy_kernels.source())) == {"segment_sumsq", *emulated.fused}
+    # A wrapper may launch a second pass, named after it with "_apply" (LAMB's step, after its norms).
+    assert {name.removesuffix("_apply") for name in signatures(cupy_kernels.source())} == {
+        "segment_sumsq", *emulated.fused}
     assert set(emulated.fused) <= set(algorithms)
     for name, wrapper in emulated.fused.items():
         ours, theirs = inspect.signature(wrapper).parameters, inspect.signature(algorithms[name].reference).parameters
